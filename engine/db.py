@@ -1,0 +1,118 @@
+"""Database engines, sessions and schema upgrades (SQLite file by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///var/idiflow.db"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+#: SQLite has no SELECT ... FOR UPDATE; a writing unit of work takes the write lock at BEGIN instead.
+_sqlite_begin = contextvars.ContextVar("sqlite_begin", default="BEGIN")
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by the engine's tables and the domain tables in handlers/."""
+
+
+def database_url(url: str | None = None) -> str:
+    """The configured database URL: argument, then IDIFLOW_DATABASE_URL, then the SQLite default."""
+    return url or os.environ.get("IDIFLOW_DATABASE_URL") or DEFAULT_URL
+
+
+def is_sqlite(bind) -> bool:
+    """True when `bind` (engine, connection or session) talks to SQLite."""
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
+    return bind.dialect.name == "sqlite"
+
+
+def make_engine(url: str | None = None, **kwargs) -> Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and real transactions (savepoints work)."""
+    url = database_url(url)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_engine(url, **kwargs)
+    engine.cache_key = uuid.uuid4().hex  # keys per-database caches (parsed specs) safely across engines
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not pysqlite, emit BEGIN so that SAVEPOINT and BEGIN IMMEDIATE work.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql(_sqlite_begin.get())
+
+
+@contextlib.contextmanager
+def write_intent() -> Iterator[None]:
+    """Transactions begun inside this block take SQLite's write lock at once (no-op elsewhere)."""
+    token = _sqlite_begin.set("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        _sqlite_begin.reset(token)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory; sessions never expire objects on commit (views read after commit)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextlib.contextmanager
+def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator[Session]:
+    """One session, one commit at the end, rollback on any error."""
+    ctx = write_intent() if write else contextlib.nullcontext()
+    with ctx, factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str):
+    """An Alembic config pointing at our migrations folder and `url`."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

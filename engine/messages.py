@@ -1,0 +1,53 @@
+"""Deliver a message from outside to the waiting instance it correlates with (one unit of work)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.bpmn import BpmnEvent
+
+from . import audit, runtime
+from .errors import InstanceConflict, MessageNotCorrelated
+from .models import MessageSubscription, ProcessInstance
+
+
+def correlate_message(session: Session, message_name: str, payload: dict[str, Any] | None = None,
+                      business_key: str | None = None, correlation: str | None = None,
+                      actor: str = "system") -> ProcessInstance:
+    """Send `message_name` to the one instance waiting for it with this business key or correlation value."""
+    if business_key is None and correlation is None:
+        raise MessageNotCorrelated("A message needs a business key or a correlation value to find its instance.",
+                                   message=message_name)
+    query = select(MessageSubscription).where(MessageSubscription.message_name == message_name)
+    conditions = []
+    if business_key is not None:
+        conditions.append(MessageSubscription.business_key == business_key)
+    if correlation is not None:
+        conditions.append(MessageSubscription.correlation_value == str(correlation))
+    subs = list(session.scalars(query.where(or_(*conditions)).order_by(MessageSubscription.created_at)))
+    instance_ids = sorted({s.instance_id for s in subs})
+    if not subs:
+        key = business_key if business_key is not None else correlation
+        raise MessageNotCorrelated(f"No instance is waiting for message '{message_name}' with key '{key}'.",
+                                   message=message_name, business_key=business_key, correlation=correlation)
+    if len(instance_ids) > 1:
+        raise InstanceConflict(f"Message '{message_name}' matches {len(instance_ids)} instances "
+                               f"({instance_ids}); give a more specific correlation.", message=message_name)
+    sub = subs[0]
+    loaded = runtime.open_instance(session, sub.instance_id, actor)
+    task = runtime.find_task(loaded.workflow, sub.id)
+    if task is None:
+        raise InstanceConflict(f"Instance {sub.instance_id} stopped waiting for '{message_name}'; retry.",
+                               instance_id=sub.instance_id)
+    ed = task.task_spec.event_definition
+    data = dict(payload or {})
+    correlations = ed.calculate_correlations(loaded.workflow.script_engine, ed.correlation_properties, data) \
+        if getattr(ed, "correlation_properties", None) else {}
+    loaded.workflow.send_event(BpmnEvent(ed, data, correlations))
+    audit.record(session, actor, "message", loaded.row.id, sub.id, sub.task_name,
+                 {"message": message_name, "payload": data})
+    runtime.advance(session, loaded)
+    runtime.save(session, loaded)
+    return loaded.row

@@ -1,0 +1,160 @@
+"""The unit of work's machinery: lock and load an instance, run the engine, save state and projections."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from . import audit, clock, definitions, projections, serialization
+from .errors import BpmnError, InstanceConflict, InstanceNotActive, InstanceNotFound
+from .models import Incident, ProcessInstance
+from .scripts import RestrictedScriptEngine
+from .services import call_handler, current_run
+
+log = logging.getLogger(__name__)
+logging.getLogger("spiff").setLevel(logging.WARNING)
+
+SCRIPT_ENGINE = RestrictedScriptEngine(call_handler)
+RETRY_BASE_SECONDS = 30
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Loaded:
+    """An instance row with its live workflow, for the length of one unit of work."""
+
+    row: ProcessInstance
+    definition: definitions.LoadedDefinition
+    workflow: BpmnWorkflow
+    actor: str
+    waiting_before: dict
+
+
+def lock(session: Session, instance_id: int) -> ProcessInstance:
+    """Load the instance row, locked against concurrent writers (FOR UPDATE on PostgreSQL)."""
+    query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    row = session.scalars(query).first()
+    if row is None:
+        raise InstanceNotFound(f"No process instance with id {instance_id}.", instance_id=instance_id)
+    return row
+
+
+def open_instance(session: Session, instance_id: int, actor: str, require_active: bool = True) -> Loaded:
+    """Lock an instance and rebuild its workflow from the cached spec and its stored state."""
+    row = lock(session, instance_id)
+    if require_active and row.status not in ("running",):
+        raise InstanceNotActive(f"Instance {row.id} ({row.business_key or row.process_id}) is {row.status}; "
+                                "it accepts no more work.", instance_id=row.id, status=row.status)
+    loaded_def = definitions.load(session, row.definition_id)
+    wf = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs, row.serializer_version)
+    wf.script_engine = SCRIPT_ENGINE
+    return Loaded(row, loaded_def, wf, actor, dict(row.waiting or {}))
+
+
+def new_workflow(definition: definitions.LoadedDefinition) -> BpmnWorkflow:
+    """A fresh workflow for a definition, bound to the restricted script engine."""
+    return BpmnWorkflow(definition.spec, definition.subprocess_specs, script_engine=SCRIPT_ENGINE)
+
+
+def advance(session: Session, loaded: Loaded) -> None:
+    """Run every engine step that can run now; failures become incidents instead of errors."""
+    wf = loaded.workflow
+    token = current_run.set({"session": session, "instance_id": loaded.row.id, "actor": loaded.actor,
+                             "business_key": loaded.row.business_key})
+    seen: set[str] = set()
+    try:
+        for _ in range(len(wf.tasks) + 10):
+            try:
+                wf.refresh_timers()
+                wf.do_engine_steps()
+                break
+            except Exception as err:  # noqa: BLE001 - any handler failure must become an incident
+                if not _open_incidents(session, loaded, err, seen):
+                    raise
+    finally:
+        current_run.reset(token)
+
+
+def _open_incidents(session: Session, loaded: Loaded, err: Exception, seen: set[str]) -> bool:
+    """Record an incident for every task newly left in ERROR by `err`; False if there is none."""
+    failed = [t for t in loaded.workflow.get_tasks(state=TaskState.ERROR) if str(t.id) not in seen]
+    seen.update(str(t.id) for t in failed)
+    if not failed:
+        return False
+    now = clock.now()
+    cause = err.__cause__ or err
+    message = str(err)
+    if isinstance(err, BpmnError):
+        message = f"{err} (no error boundary event catches code '{err.code}')"
+    tb = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))[-8000:]
+    known = {i.task_id: i for i in session.scalars(
+        select(Incident).where(Incident.instance_id == loaded.row.id, Incident.status == "open"))}
+    for task in failed:
+        task_id = str(task.id)
+        max_attempts = getattr(task.task_spec, "retries", None) or DEFAULT_MAX_ATTEMPTS
+        incident = known.get(task_id)
+        if incident is None:
+            incident = Incident(instance_id=loaded.row.id, task_id=task_id, task_name=task.task_spec.bpmn_id or "",
+                                kind="service", error_type=type(err).__name__, message=message, traceback=tb,
+                                attempts=1, max_attempts=max_attempts, status="open", created_at=now,
+                                updated_at=now)
+            session.add(incident)
+        else:
+            incident.attempts += 1
+            incident.error_type, incident.message, incident.traceback = type(err).__name__, message, tb
+            incident.updated_at = now
+        incident.next_retry_at = (now + dt.timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (incident.attempts - 1))
+                                  if incident.attempts < incident.max_attempts else None)
+        loaded.row.has_incident = True
+        session.flush()
+        audit.record(session, loaded.actor, "incident", loaded.row.id, task_id, task.task_spec.bpmn_id,
+                     {"error": type(err).__name__, "message": message[:500], "attempts": incident.attempts})
+        log.warning("incident on %s: %s", task.task_spec.bpmn_id, message,
+                    extra={"instance_id": loaded.row.id, "task_id": task_id})
+    return True
+
+
+def status_of(wf: BpmnWorkflow) -> str:
+    """The instance status implied by the workflow."""
+    if wf.is_completed():
+        return "completed"
+    return "running"
+
+
+def save(session: Session, loaded: Loaded) -> None:
+    """Write state and rewrite the projections in the same transaction; conflicts become 409."""
+    row, wf = loaded.row, loaded.workflow
+    now = clock.now()
+    row.state = serialization.dump_state(wf)
+    row.serializer_version = serialization.SERIALIZER_VERSION
+    if row.status == "running":
+        row.status = status_of(wf)
+        if row.status == "completed":
+            row.ended_at = now
+            audit.record(session, loaded.actor, "complete_instance", row.id)
+    row.updated_at = now
+    row.waiting = projections.sync(session, loaded, now)
+    try:
+        session.flush()
+    except StaleDataError:
+        raise InstanceConflict(f"Instance {row.id} was changed by someone else at the same time; "
+                               "reload and try again.", instance_id=row.id) from None
+
+
+def find_task(wf: BpmnWorkflow, task_id: str):
+    """The Spiff task with this id (searches subprocesses), or None."""
+    try:
+        return wf.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError):
+        return None

@@ -1,0 +1,113 @@
+"""Human tasks: complete, claim, unclaim, read. Each function is one unit of work that never commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from SpiffWorkflow.util.task import TaskState
+
+from . import audit, clock, forms, runtime
+from .errors import NotAllowed, TaskNotFound, TaskNotReady
+from .models import HumanTask
+
+
+def get_task(session: Session, task_id: str) -> HumanTask:
+    """The inbox row of one task."""
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise TaskNotFound(f"No task with id {task_id}.", task_id=task_id)
+    return row
+
+
+def form_schema(session: Session, task: HumanTask) -> dict | None:
+    """The JSON Schema of a task's form, from its process version."""
+    from . import definitions
+    from .models import ProcessInstance
+
+    instance = session.get(ProcessInstance, task.instance_id)
+    return definitions.load(session, instance.definition_id).forms.get(task.form_ref) if task.form_ref else None
+
+
+def _open_row(session: Session, task_id: str) -> HumanTask:
+    row = get_task(session, task_id)
+    if row.status != "open":
+        who = f" by {row.completed_by}" if row.completed_by else ""
+        raise TaskNotReady(f"Task '{row.title}' was already {row.status}{who}; there is nothing left to do.",
+                           task_id=task_id, status=row.status, completed_by=row.completed_by)
+    return row
+
+
+def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: str,
+                  enforce_assignee: bool = True) -> HumanTask:
+    """Validate `data` against the task's form, complete the task and run the engine to the next wait."""
+    row = _open_row(session, task_id)
+    if enforce_assignee and row.assignee and row.assignee != actor:
+        raise NotAllowed(f"Task '{row.title}' is claimed by {row.assignee}; only they can complete it.",
+                         task_id=task_id, assignee=row.assignee)
+    forms.validate(form_schema(session, row), data, row.title)
+    loaded = runtime.open_instance(session, row.instance_id, actor)
+    task = runtime.find_task(loaded.workflow, task_id)
+    if task is None or task.state != TaskState.READY:
+        session.refresh(row)
+        raise TaskNotReady(f"Task '{row.title}' is no longer waiting for input; someone completed it first.",
+                           task_id=task_id, completed_by=row.completed_by)
+    before = dict(task.data)
+    task.task_spec.add_data_from_form(task, data) if hasattr(task.task_spec, "add_data_from_form") \
+        else task.data.update(data)
+    task.run()
+    now = clock.now()
+    session.execute(update(HumanTask).where(HumanTask.id == task_id)
+                    .values(status="completed", completed_at=now, completed_by=actor,
+                            assignee=row.assignee or actor), execution_options={"synchronize_session": False})
+    audit.record(session, actor, "complete", row.instance_id, task_id, row.task_name,
+                 {"changed": audit.diff(before, task.data)})
+    runtime.advance(session, loaded)
+    runtime.save(session, loaded)
+    session.refresh(row)
+    return row
+
+
+def claim_task(session: Session, task_id: str, actor: str, assignee: str | None = None) -> HumanTask:
+    """Assign an open task to `assignee` (default: the actor). Claiming another's task is refused."""
+    row = _open_row(session, task_id)
+    target = assignee or actor
+    if row.assignee and row.assignee not in (target,) and assignee is None:
+        raise NotAllowed(f"Task '{row.title}' is already claimed by {row.assignee}.", task_id=task_id,
+                         assignee=row.assignee)
+    previous = row.assignee
+    row.assignee = target
+    audit.record(session, actor, "claim" if assignee is None else "reassign", row.instance_id, task_id,
+                 row.task_name, {"assignee": target, "previous": previous})
+    session.flush()
+    return row
+
+
+def unclaim_task(session: Session, task_id: str, actor: str, force: bool = False) -> HumanTask:
+    """Return a claimed task to its group's queue (the assignee, or a supervisor with force=True)."""
+    row = _open_row(session, task_id)
+    if row.assignee and row.assignee != actor and not force:
+        raise NotAllowed(f"Task '{row.title}' is claimed by {row.assignee}; only they can release it.",
+                         task_id=task_id, assignee=row.assignee)
+    previous, row.assignee = row.assignee, None
+    audit.record(session, actor, "unclaim", row.instance_id, task_id, row.task_name, {"previous": previous})
+    session.flush()
+    return row
+
+
+def list_tasks(session: Session, lanes: list[str] | None = None, assignee: str | None = None,
+               status: str = "open", business_key: str | None = None, process_id: str | None = None,
+               limit: int = 50, offset: int = 0) -> list[HumanTask]:
+    """Inbox rows: open tasks for some lanes and/or an assignee, soonest due first."""
+    query = select(HumanTask).where(HumanTask.status == status)
+    if lanes is not None:
+        query = query.where(HumanTask.lane.in_(lanes))
+    if assignee is not None:
+        query = query.where(HumanTask.assignee == assignee)
+    if business_key:
+        query = query.where(HumanTask.business_key.startswith(business_key, autoescape=True))
+    if process_id:
+        query = query.where(HumanTask.process_id == process_id)
+    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+    return list(session.scalars(query.limit(limit).offset(offset)))
