@@ -1,0 +1,63 @@
+"""The Flask web app: `create_app` builds it from named init steps; one blueprint per area."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, url_for
+
+from . import config as app_config
+from . import db, errors
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings, database, domain handlers, error mapping, blueprints."""
+    app = Flask(__name__, instance_relative_config=False)
+    init_config(app, config)
+    init_domain(app)
+    db.init_app(app)
+    errors.init_app(app)
+    init_blueprints(app)
+    init_index(app)
+    return app
+
+
+def init_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Defaults, then IDIFLOW_* environment variables, then `overrides`."""
+    app.config.from_mapping(app_config.resolve(overrides))
+
+
+def init_domain(_app: Flask) -> None:
+    """Import the IDI domain so its roles and service-task handlers are registered."""
+    import handlers  # noqa: F401
+
+
+def blueprints() -> list[tuple[Any, str | None]]:
+    """Every blueprint with its URL prefix; add a new area here."""
+    from .api import bp as api
+
+    return [
+        (api, "/api/v1"),
+    ]
+
+
+def init_blueprints(app: Flask) -> None:
+    """Register the blueprints listed by `blueprints()`."""
+    for blueprint, prefix in blueprints():
+        app.register_blueprint(blueprint, url_prefix=prefix)
+
+
+def init_index(app: Flask) -> None:
+    """A plain front page linking to the API, unless a blueprint already serves `/`."""
+    if any(rule.rule == "/" for rule in app.url_map.iter_rules()):
+        return
+
+    def index() -> str:
+        doc = url_for("api.openapi.serve_document")
+        return ("<!doctype html><meta charset='utf-8'><title>idiflow</title><h1>idiflow</h1>"
+                f"<p>BPMN workflows for inherent defects insurance. JSON API: <a href='{doc}'>{doc}</a></p>")
+
+    app.add_url_rule("/", "index", index)

@@ -1,0 +1,16 @@
+"""The JSON API under /api/v1: one child blueprint per resource, bearer tokens, JSON errors."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ..errors import init_api_errors
+from . import openapi
+from .access import authenticate
+
+bp = Blueprint("api", __name__)
+bp.before_request(authenticate)
+init_api_errors(bp)
+
+for _child in (openapi.bp,):
+    bp.register_blueprint(_child)

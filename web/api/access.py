@@ -1,0 +1,68 @@
+"""Who is calling the API: bearer-token authentication and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import current_app, g, request
+
+from engine.models import HumanTask
+
+from ..accounts import ADMIN_ROLE, has_role
+from ..auth_tokens import bearer_token, user_for_token
+from ..db import begin_write, get_session
+from ..errors import ApiError
+from ..models import User
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view as open to callers without a token."""
+    view.public = True
+    return view
+
+
+def authenticate() -> None:
+    """Before each API request: find the user of the bearer token, or answer 401."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or getattr(view, "public", False):
+        return
+    session = get_session()
+    if request.method not in SAFE_METHODS:
+        begin_write(session)  # before the first read, so SQLite never has to upgrade a read lock
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise ApiError(401, "Unauthorized", "Send an `Authorization: Bearer <token>` header; an "
+                       "administrator creates tokens with `idiflow create-token USERNAME`.")
+    user = user_for_token(session, token)
+    if user is None:
+        raise ApiError(401, "Unauthorized", "The token is unknown, revoked or belongs to an inactive user; "
+                       "ask an administrator for a new one.")
+    g.user = user
+
+
+def current_user() -> User:
+    """The authenticated user of this request."""
+    return g.user
+
+
+def require_role(*roles: str) -> User:
+    """The current user if they hold one of `roles` (administrators hold all); else 403."""
+    user = current_user()
+    if not has_role(user, *roles):
+        raise ApiError(403, "NotAllowed", f"This needs the role {' or '.join(roles)}; "
+                       f"user '{user.username}' has {', '.join(user.roles) or 'no roles'}.",
+                       required_roles=list(roles))
+    return user
+
+
+def require_task_access(task: HumanTask) -> User:
+    """The current user if they may work on `task`: its lane's role, a candidate, or an administrator."""
+    user = current_user()
+    if (task.lane and has_role(user, task.lane)) or user.username in (task.candidate_users or ()) \
+            or ADMIN_ROLE in (user.roles or ()):
+        return user
+    raise ApiError(403, "NotAllowed", f"Task '{task.title}' is in lane '{task.lane}'; user '{user.username}' "
+                   f"does not hold that role. Ask an administrator to grant it or to reassign the task.",
+                   required_roles=[task.lane] if task.lane else [ADMIN_ROLE])

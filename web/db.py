@@ -1,0 +1,68 @@
+"""The database as the web app sees it: one engine per app, one session per request."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import db
+
+
+@dataclass
+class Database:
+    """What `create_app` stores in `app.extensions["idiflow"]`."""
+
+    engine: Engine
+    session_factory: sessionmaker[Session]
+
+
+def database(app: Flask | None = None) -> Database:
+    """The app's database handle."""
+    return (app or current_app).extensions["idiflow"]
+
+
+def get_session() -> Session:
+    """The request's session, opened on first use and closed when the request ends."""
+    if "db_session" not in g:
+        g.db_session = database().session_factory()
+    return g.db_session
+
+
+def close_session(_exc: BaseException | None = None) -> None:
+    """Close the request's session; an uncommitted transaction is rolled back."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and session factory for the configured URL and close sessions at teardown."""
+    engine = db.make_engine(app.config["IDIFLOW_DATABASE_URL"])
+    app.extensions["idiflow"] = Database(engine, db.make_session_factory(engine))
+    app.teardown_appcontext(close_session)
+
+
+def begin_write(session: Session) -> None:
+    """Begin the session's transaction as a writer (SQLite takes its write lock at BEGIN); idempotent."""
+    if not session.in_transaction():
+        with db.write_intent():
+            session.connection()
+
+
+def commits(view: Callable) -> Callable:
+    """Make a view one unit of work: a writing transaction, one commit when the view returns."""
+
+    @functools.wraps(view)
+    def unit_of_work(*args, **kwargs):
+        session = get_session()
+        begin_write(session)
+        result = view(*args, **kwargs)
+        session.commit()
+        return result
+
+    return unit_of_work
