@@ -1,8 +1,15 @@
-"""Shared fixtures: a fresh database per test, a no-commit guard, bundles from tests/bpmn, PostgreSQL."""
+"""Shared fixtures: a fresh database per test, a no-commit guard, bundles from tests/bpmn, PostgreSQL.
+
+Every test that uses `db_url` (and so `factory`, `session`, `deploy`) runs on each backend: SQLite and a
+real PostgreSQL that the session starts itself (tests/pg.py). `--backend sqlite` (or IDIFLOW_TEST_BACKENDS)
+narrows that; `@pytest.mark.backends("sqlite")` pins one test; `-m "not postgres"` skips the PostgreSQL runs.
+"""
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +20,83 @@ from engine import clock, db, definitions, roles
 BPMN_DIR = Path(__file__).parent / "bpmn"
 
 TEST_ROLES = {"reviewer": "Reviewer", "supervisor": "Supervisor", "clerk": "Clerk"}
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def in_ci() -> bool:
+    """True on CI, where the PostgreSQL tests must run rather than be skipped."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", action="append", choices=BACKENDS, default=None,
+                     help="database backend(s) for tests that use db_url/factory/session (default: both)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backends(*names): run this test only on these database backends")
+
+
+def _selected_backends(config) -> list[str]:
+    chosen = config.getoption("--backend") or os.environ.get("IDIFLOW_TEST_BACKENDS", "").split(",")
+    chosen = [b.strip() for b in chosen if b.strip()]
+    unknown = set(chosen) - set(BACKENDS)
+    if unknown:
+        raise pytest.UsageError(f"unknown backend(s) {sorted(unknown)}; use {' or '.join(BACKENDS)}")
+    return chosen or list(BACKENDS)
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize every test that reaches `backend` over the selected backends (postgres marked)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    if any("backend" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
+        return
+    names = _selected_backends(metafunc.config)
+    pinned = metafunc.definition.get_closest_marker("backends")
+    if pinned:
+        names = [n for n in names if n in pinned.args]
+    elif metafunc.definition.get_closest_marker("postgres"):
+        names = [n for n in names if n == "postgres"]
+    params = [pytest.param(n, marks=[pytest.mark.postgres] if n == "postgres" else [], id=n) for n in names]
+    if not params:
+        params = [pytest.param("none", marks=pytest.mark.skip(reason="no selected backend fits this test"),
+                               id="none")]
+    metafunc.parametrize("backend", params, indirect=True)
+
+
+@pytest.fixture
+def backend(request) -> str:
+    """The database backend of this test run: 'sqlite' or 'postgres'."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The session's own PostgreSQL server (started on first use, stopped at the end)."""
+    import pg
+
+    try:
+        server = pg.PostgresServer()
+    except pg.PostgresUnavailable as err:
+        if in_ci():
+            pytest.fail(f"CI=true but {err}", pytrace=False)
+        pytest.skip(str(err))
+    atexit.register(server.stop)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server) -> str:
+    """A database migrated once with engine.db.upgrade; each test copies it (CREATE DATABASE ... TEMPLATE)."""
+    name = pg_server.create_database()
+    engine = db.make_engine(pg_server.url(name))
+    db.upgrade(engine)
+    engine.dispose()
+    return name
 
 
 @pytest.fixture(autouse=True)
@@ -39,9 +123,15 @@ def make_db(url: str):
 
 
 @pytest.fixture
-def db_url(tmp_path):
-    """A fresh SQLite file per test."""
-    return f"sqlite:///{tmp_path}/test.db"
+def db_url(request, backend, tmp_path):
+    """A fresh database per test: a SQLite file, or a PostgreSQL copy of the migrated template."""
+    if backend != "postgres":
+        yield f"sqlite:///{tmp_path}/test.db"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database(template=request.getfixturevalue("pg_template"))
+    yield server.url(name)
+    server.drop_database(name)
 
 
 @pytest.fixture
