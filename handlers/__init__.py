@@ -3,4 +3,4 @@
 Boundaries: may import `engine` (registry, errors, db base, clock); never `web`.
 """
 
-from . import roles  # noqa: F401 - registers the IDI roles
+from . import models, roles  # noqa: F401 - registers the IDI roles and domain tables
