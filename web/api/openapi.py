@@ -27,10 +27,12 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 def operation(summary: str, tag: str, ok: int = 200, ok_schema: dict | None = None, body: dict | None = None,
-              query: tuple[str, ...] = (), errors: tuple[int, ...] = (), auth: bool = True) -> dict[str, Any]:
+              query: tuple[str, ...] = (), errors: tuple[int, ...] = (), auth: bool = True,
+              special: dict[int, dict] | None = None) -> dict[str, Any]:
     """One operation: summary, parameters, body and responses (401 added when a token is needed)."""
     responses = {str(ok): {"description": "OK", **_json(ok_schema or OBJ)},
-                 **_errors(*((401,) if auth else ()), *errors)}
+                 **_errors(*((401,) if auth else ()), *errors),
+                 **{str(code): response for code, response in (special or {}).items()}}
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses}
     if query:
         op["parameters"] = [{"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
@@ -46,13 +48,79 @@ def _obj(**props: Any) -> dict[str, Any]:
     return {"type": "object", "properties": props}
 
 
+#: path (OpenAPI syntax) -> method -> operation. Add an entry here with every new endpoint.
+DEPLOYED = _obj(deployed={"type": "array", "items": _obj(process_id=STR, version=INT, definition_id=INT,
+                                                           created=BOOL)})
+PROBLEMS = {"description": "The bundle was refused; `problems` lists file, element, line, message, fix",
+            **_json({"allOf": [ERROR, _obj(problems={"type": "array", "items": OBJ})]})}
+FIELDS = {"description": "The form data was refused; `fields` maps each invalid field to its message",
+          **_json({"allOf": [ERROR, _obj(fields=OBJ)]})}
+ITEMS = _obj(items={"type": "array", "items": OBJ}, limit=INT, offset=INT)
+PAGE = ("limit", "offset")
 
 #: path (OpenAPI syntax) -> method -> operation. Add an entry here with every new endpoint.
 PATHS: dict[str, dict[str, dict[str, Any]]] = {
+    "/definitions": {
+        "get": operation("The newest version of every deployed process", "definitions", ok_schema=ITEMS),
+        "post": operation("Deploy a bundle of .bpmn, .dmn and form .json files (process_owner); JSON "
+                          "{files: {name: text}} or multipart with repeated `files` parts", "definitions",
+                          ok=201, ok_schema=DEPLOYED, errors=(400, 403), special={422: PROBLEMS},
+                          body=_obj(files={"type": "object", "additionalProperties": STR}, note=STR)),
+    },
+    "/definitions/{process_id}/versions": {
+        "get": operation("Every version of one process, newest first", "definitions", ok_schema=ITEMS,
+                         errors=(404,)),
+    },
+    "/instances": {
+        "get": operation("Instances, newest first, with the total count", "instances", ok_schema=ITEMS,
+                         query=("process_id", "status", "business_key", "has_incident", *PAGE)),
+        "post": operation("Start a process and run it to its first wait state", "instances", ok=201,
+                          body=_obj(process_id=STR, data=OBJ, business_key=STR, title=STR, version=INT),
+                          errors=(400, 404, 422)),
+    },
+    "/instances/{instance_id}": {
+        "get": operation("One instance with its variables, open tasks, incidents and history", "instances",
+                         errors=(404,)),
+    },
+    "/instances/{instance_id}/cancel": {
+        "post": operation("Cancel a running instance (process_owner)", "instances", body=_obj(reason=STR),
+                          errors=(403, 404, 409)),
+    },
+    "/tasks": {
+        "get": operation("Open tasks; without lane or assignee, those of the caller's roles", "tasks",
+                         ok_schema=ITEMS, query=("lane", "assignee", "business_key", "process_id", "status",
+                                                 *PAGE)),
+    },
+    "/tasks/{task_id}": {
+        "get": operation("One task with the JSON Schema of its form", "tasks", errors=(404,)),
+    },
+    "/tasks/{task_id}/complete": {
+        "post": operation("Complete a task with form data (the task's lane role)", "tasks",
+                          body=_obj(data=OBJ), errors=(400, 403, 404, 409), special={422: FIELDS}),
+    },
+    "/tasks/{task_id}/claim": {
+        "post": operation("Claim an open task (the task's lane role)", "tasks", errors=(403, 404, 409)),
+    },
+    "/tasks/{task_id}/unclaim": {
+        "post": operation("Give a claimed task back to its lane", "tasks", errors=(403, 404, 409)),
+    },
+    "/messages": {
+        "post": operation("Deliver a message to the instance waiting for it", "messages",
+                          body=_obj(name=STR, business_key=STR, correlation=STR, payload=OBJ),
+                          errors=(400, 404, 409)),
+    },
+    "/incidents": {
+        "get": operation("Incidents, newest first", "incidents", ok_schema=ITEMS,
+                         query=("status", "instance_id", "limit")),
+    },
+    "/incidents/{incident_id}/retry": {
+        "post": operation("Run an incident's failed task again", "incidents", errors=(404, 409)),
+    },
     "/openapi.json": {
         "get": operation("This document", "meta", auth=False),
     },
 }
+
 
 
 def path_parameters(path: str) -> list[dict[str, Any]]:

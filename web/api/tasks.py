@@ -1,0 +1,68 @@
+"""Human tasks: the inbox query, one task with its form, complete, claim, unclaim."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from engine import tasks
+
+from ..accounts import ADMIN_ROLE
+from ..db import commits, get_session
+from .access import current_user, require_task_access
+from .params import field, json_body, page
+from .representations import task_json
+
+bp = Blueprint("tasks", __name__)
+
+
+@bp.get("/tasks")
+def list_tasks():
+    """GET /tasks: open tasks by lane, assignee, business key; by default the caller's own lanes."""
+    user = current_user()
+    lane, assignee = request.args.get("lane"), request.args.get("assignee")
+    lanes = [lane] if lane else None
+    if lane is None and assignee is None and ADMIN_ROLE not in (user.roles or ()):
+        lanes = list(user.roles or ())  # the caller's inbox
+    limit, offset = page()
+    rows = tasks.list_tasks(get_session(), lanes=lanes, assignee=assignee,
+                            status=request.args.get("status", "open"),
+                            business_key=request.args.get("business_key"),
+                            process_id=request.args.get("process_id"), limit=limit, offset=offset)
+    return jsonify({"items": [task_json(r) for r in rows], "limit": limit, "offset": offset})
+
+
+@bp.get("/tasks/<task_id>")
+def get(task_id: str):
+    """GET /tasks/<id>: one task with the JSON Schema of its form."""
+    session = get_session()
+    row = tasks.get_task(session, task_id)
+    return jsonify({**task_json(row), "form_schema": tasks.form_schema(session, row)})
+
+
+@bp.post("/tasks/<task_id>/complete")
+@commits
+def complete(task_id: str):
+    """POST /tasks/<id>/complete: validate {data} against the form, complete, run to the next wait."""
+    session = get_session()
+    user = require_task_access(tasks.get_task(session, task_id))
+    data = field(json_body(), "data", dict, default={})
+    return jsonify(task_json(tasks.complete_task(session, task_id, data, user.username)))
+
+
+@bp.post("/tasks/<task_id>/claim")
+@commits
+def claim(task_id: str):
+    """POST /tasks/<id>/claim: take an open task (it leaves the group queue)."""
+    session = get_session()
+    user = require_task_access(tasks.get_task(session, task_id))
+    return jsonify(task_json(tasks.claim_task(session, task_id, user.username)))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@commits
+def unclaim(task_id: str):
+    """POST /tasks/<id>/unclaim: give a claimed task back to its group (administrators may force it)."""
+    session = get_session()
+    user = require_task_access(tasks.get_task(session, task_id))
+    force = ADMIN_ROLE in (user.roles or ())
+    return jsonify(task_json(tasks.unclaim_task(session, task_id, user.username, force=force)))
