@@ -144,8 +144,8 @@ def save(session: Session, loaded: Loaded) -> None:
             row.ended_at = now
             audit.record(session, loaded.actor, "complete_instance", row.id)
     row.updated_at = now
-    row.waiting = projections.sync(session, loaded, now)
-    try:
+    try:  # projections.sync runs statements, so autoflush may write the (stale) row before our flush
+        row.waiting = projections.sync(session, loaded, now)
         session.flush()
     except StaleDataError:
         raise InstanceConflict(f"Instance {row.id} was changed by someone else at the same time; "
