@@ -20,9 +20,12 @@ _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(
 
 
 def _owner(el) -> str | None:
-    """The id of the nearest element with an id (the BPMN element a problem belongs to)."""
+    """The id of the nearest element with an id (the BPMN element a problem belongs to).
+
+    Event definitions are skipped: the modeler shows the event, not its definition's generated id.
+    """
     while el is not None:
-        if el.get("id"):
+        if el.get("id") and not (isinstance(el.tag, str) and el.tag.endswith("EventDefinition")):
             return el.get("id")
         el = el.getparent()
     return None
@@ -71,7 +74,8 @@ def lint_bpmn(filename: str, tree, forms: dict[str, dict], known_process_ids: se
 
     for task in root.iterfind(".//bpmn:userTask", NS):
         form = None
-        for prop in task.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS):
+        props = "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property"
+        for prop in task.iterfind(props, NS):
             if prop.get("name") == "formJsonSchemaFilename":
                 form = (prop.get("value") or "").strip()
         if not form:
@@ -89,7 +93,8 @@ def lint_bpmn(filename: str, tree, forms: dict[str, dict], known_process_ids: se
         if not target:
             add(call, "The call activity names no process.", "Set calledElement to a deployed process id.")
         elif target not in known_process_ids:
-            add(call, f"The call activity calls process '{target}', which is neither in the bundle nor deployed.",
+            add(call, f"The call activity calls process '{target}', which is neither in the bundle "
+                "nor deployed.",
                 f"Add the diagram of '{target}' to the bundle or deploy it first.")
 
     for kind in ("timeDate", "timeDuration", "timeCycle"):
@@ -133,9 +138,15 @@ def _check_timer(filename: str, el, kind: str) -> list[Problem]:
     fix = {"timeDate": 'An expression giving an ISO date-time string, e.g. "2030-01-01T00:00:00+08:00" '
                        "or cover_start (a variable).",
            "timeDuration": 'A quoted ISO 8601 duration, e.g. "P2D", or an expression giving one.',
-           "timeCycle": 'A quoted ISO 8601 repetition, e.g. "R/P1Y" or "R3/2027-03-01T00:00:00+08:00/P1Y".'}[kind]
+           "timeCycle": 'A quoted ISO 8601 repetition, e.g. "R/P1Y" or '
+                        '"R3/2027-03-01T00:00:00+08:00/P1Y".'}[kind]
     if not source:
         return [Problem(filename, _owner(el), f"The {kind} timer is empty.", fix, line)]
+    if kind == "timeDuration" and _ISO_DURATION.match(source) or kind == "timeCycle" and source[:1] == "R" \
+            and "/" in source:
+        # Unquoted, P2D is a variable name: it compiles, then fails with NameError when the timer is reached.
+        return [Problem(filename, _owner(el), f"The {kind} timer {source} is not quoted, so it would be "
+                        f'read as a variable name. Write "{source}" (with quotes).', fix, line)]
     reason = scripts.check_expression(source)
     if reason:
         return [Problem(filename, _owner(el), f"Timer {kind}: {reason}", fix, line)]
@@ -143,7 +154,8 @@ def _check_timer(filename: str, el, kind: str) -> list[Problem]:
     if constant is None:
         return []
     if not isinstance(constant, str):
-        return [Problem(filename, _owner(el), f"The {kind} timer gives {constant!r}, not a string.", fix, line)]
+        return [Problem(filename, _owner(el), f"The {kind} timer gives {constant!r}, not a string.", fix,
+                        line)]
     if kind == "timeDuration" and not _ISO_DURATION.match(constant):
         return [Problem(filename, _owner(el), f"'{constant}' is not an ISO 8601 duration.", fix, line)]
     if kind == "timeDate":

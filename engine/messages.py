@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.bpmn import BpmnEvent
 
 from . import audit, runtime
 from .errors import InstanceConflict, MessageNotCorrelated
@@ -18,8 +19,8 @@ def correlate_message(session: Session, message_name: str, payload: dict[str, An
                       actor: str = "system") -> ProcessInstance:
     """Send `message_name` to the one instance waiting for it with this business key or correlation value."""
     if business_key is None and correlation is None:
-        raise MessageNotCorrelated("A message needs a business key or a correlation value to find its instance.",
-                                   message=message_name)
+        raise MessageNotCorrelated("A message needs a business key or a correlation value to find its "
+                                   "instance.", message=message_name)
     query = select(MessageSubscription).where(MessageSubscription.message_name == message_name)
     conditions = []
     if business_key is not None:
@@ -43,11 +44,37 @@ def correlate_message(session: Session, message_name: str, payload: dict[str, An
                                instance_id=sub.instance_id)
     ed = task.task_spec.event_definition
     data = dict(payload or {})
-    correlations = ed.calculate_correlations(loaded.workflow.script_engine, ed.correlation_properties, data) \
-        if getattr(ed, "correlation_properties", None) else {}
-    loaded.workflow.send_event(BpmnEvent(ed, data, correlations))
+    try:
+        loaded.workflow.send_event(BpmnEvent(ed, data, _correlations(loaded.workflow, ed, data, correlation)))
+    except WorkflowException:
+        raise MessageNotCorrelated(f"Instance {sub.instance_id} waits for '{message_name}', but the "
+                                   "payload's correlation values do not match its own; check the payload.",
+                                   message=message_name, instance_id=sub.instance_id) from None
     audit.record(session, actor, "message", loaded.row.id, sub.id, sub.task_name,
                  {"message": message_name, "payload": data})
     runtime.advance(session, loaded)
     runtime.save(session, loaded)
     return loaded.row
+
+
+def _correlations(workflow, ed, payload: dict, correlation: str | None) -> dict:
+    """The event's correlations; a payload that omits a plain correlation variable gets the routed value."""
+    props = getattr(ed, "correlation_properties", None) or []
+    engine = workflow.script_engine
+    for prop in props:
+        expression = (prop.retrieval_expression or "").strip()
+        try:
+            engine.environment.evaluate(expression, dict(payload))
+            continue
+        except (NameError, KeyError, TypeError, AttributeError):
+            pass
+        # The subscription lookup already chose this instance, so the payload need not repeat its key;
+        # Spiff evaluates the retrieval expression on the payload again when it catches the event.
+        known = [workflow.correlations.get(key, {}).get(prop.name) for key in prop.correlation_keys]
+        value = next((v for v in known if v is not None), correlation)
+        if not expression.isidentifier() or value is None:
+            raise MessageNotCorrelated(f"The payload of '{ed.name}' lacks the correlation property "
+                                       f"'{prop.name}' ({expression}); add it to the payload.",
+                                       message=ed.name, property=prop.name)
+        payload[expression] = value
+    return ed.calculate_correlations(engine, props, payload) if props else {}
