@@ -10,7 +10,7 @@ class EngineError(Exception):
 
     http_status = 400
 
-    def __init__(self, message: str, **detail):
+    def __init__(self, message: str, /, **detail):
         super().__init__(message)
         self.message = message
         self.detail = detail
