@@ -144,12 +144,13 @@ def save(session: Session, loaded: Loaded) -> None:
             row.ended_at = now
             audit.record(session, loaded.actor, "complete_instance", row.id)
     row.updated_at = now
+    instance_id = row.id  # a failed flush leaves the row unreadable: take what the error needs first
     try:  # projections.sync runs statements, so autoflush may write the (stale) row before our flush
         row.waiting = projections.sync(session, loaded, now)
         session.flush()
     except StaleDataError:
-        raise InstanceConflict(f"Instance {row.id} was changed by someone else at the same time; "
-                               "reload and try again.", instance_id=row.id) from None
+        raise InstanceConflict(f"Instance {instance_id} was changed by someone else at the same time; "
+                               "reload and try again.", instance_id=instance_id) from None
 
 
 def find_task(wf: BpmnWorkflow, task_id: str):
