@@ -99,7 +99,8 @@ def call_handler(task, operation_name: str, operation_params: dict) -> str:
     run = current_run.get() or {}
     ctx = HandlerContext(
         session=run.get("session"), instance_id=run.get("instance_id"), business_key=run.get("business_key"),
-        task_id=str(task.id), task_name=task.task_spec.bpmn_id, data=task.data, actor=run.get("actor", "system"),
+        task_id=str(task.id), task_name=task.task_spec.bpmn_id, data=task.data,
+        actor=run.get("actor", "system"),
     )
     params = {name: p["value"] for name, p in operation_params.items()}
     session = ctx.session
@@ -133,8 +134,18 @@ class EngineServiceTask(ServiceTask):
             if not _has_catcher(task, definition):
                 raise
             task.workflow.top_workflow.catch(event)
+            _hand_payload_to_catchers(task, payload)
             # Leave the task STARTED: the boundary event, now READY, cancels it when the engine steps on.
             return None
+
+
+def _hand_payload_to_catchers(task, payload: dict) -> None:
+    """Put the error's data on the boundary path: Spiff drops it unless the error names a variableName."""
+    for catcher in task.workflow.top_workflow.get_tasks(state=TaskState.READY):
+        spec_def = getattr(catcher.task_spec, "event_definition", None)
+        if isinstance(spec_def, ErrorEventDefinition) and spec_def.variable is None \
+                and spec_def.name in catcher.internal_data:
+            catcher.data.update(payload)
 
 
 def _has_catcher(task, definition) -> bool:
