@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import db, definitions, handler
+from web import config as app_config
 from web import create_app
 from web.accounts import create_user
 from web.api import openapi
@@ -391,3 +392,30 @@ def test_every_operation_documents_its_errors_as_the_error_schema():
             assert op["summary"] and op["responses"], (path, method)
             if op.get("security") != []:
                 assert "401" in op["responses"], (path, method)
+
+
+# --- the app factory -------------------------------------------------------------------------------------
+
+def test_settings_come_from_defaults_then_environment_then_the_callers_dict(monkeypatch):
+    monkeypatch.setenv("IDIFLOW_DATABASE_URL", "sqlite:///from-env.db")
+    monkeypatch.setenv("IDIFLOW_SECRET_KEY", "env-secret")
+    monkeypatch.setenv("IDIFLOW_ENV", "production")
+    settings = app_config.resolve()
+    assert (settings["IDIFLOW_DATABASE_URL"], settings["SECRET_KEY"], settings["IDIFLOW_ENV"]) == (
+        "sqlite:///from-env.db", "env-secret", "production")
+    assert app_config.resolve({"IDIFLOW_DATABASE_URL": "sqlite:///given.db"})["IDIFLOW_DATABASE_URL"] == \
+        "sqlite:///given.db"
+
+
+def test_production_without_a_secret_key_is_refused(monkeypatch):
+    monkeypatch.delenv("IDIFLOW_SECRET_KEY", raising=False)
+    with pytest.raises(ValueError, match="IDIFLOW_SECRET_KEY"):
+        app_config.resolve({"IDIFLOW_ENV": "production"})
+    with pytest.raises(ValueError, match="IDIFLOW_ENV"):
+        app_config.resolve({"IDIFLOW_ENV": "staging"})
+
+
+def test_front_page_links_the_api_and_wrong_method_is_json_405(client):
+    assert b"/api/v1/openapi.json" in client.get("/").data
+    r = client.delete(f"{API}/openapi.json")
+    assert r.status_code == 405 and r.json["error"] == "MethodNotAllowed"
