@@ -6,7 +6,7 @@ does one unit of work and never commits: the caller (a request, a worker batch, 
 commits once.
 """
 
-from . import clock
+from . import clock, timers, workdays  # timers registers engine.escalate, workdays the date helpers
 from .definitions import deploy
 from .errors import (
     BpmnError,
@@ -31,4 +31,5 @@ __all__ = [
     "InstanceNotFound", "NotAllowed", "TaskNotFound", "TaskNotReady", "cancel_instance", "claim_task", "clock",
     "complete_task", "correlate_message", "deploy", "get_instance", "get_task", "handler", "list_incidents",
     "list_instances", "list_tasks", "register_roles", "retry_incident", "start_instance", "unclaim_task",
+    "timers", "workdays",
 ]

@@ -201,3 +201,15 @@ class AuditEvent(Base):
     task_id: Mapped[str | None] = mapped_column(String(36))
     task_name: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ClockState(Base):
+    """The simulated clock every process reads (one row, id 1); no row or mode 'system' means wall time."""
+
+    __tablename__ = "clock_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(20), default="system")
+    now: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[ts]
+    updated_by: Mapped[str200]

@@ -31,9 +31,12 @@ def _props(task) -> dict:
 def timer_due(task) -> dt.datetime | None:
     """The due time of a WAITING timer task (aware UTC), or None if it has not been evaluated."""
     ed = getattr(task.task_spec, "event_definition", None)
-    if not isinstance(ed, TimerEventDefinition):
+    if clock.gateway_timers(ed):  # event-based gateway: the earliest of its timers (engine/clock.py)
+        value = task._get_internal_data("event_value")
+    elif isinstance(ed, TimerEventDefinition):
+        value = ed.details(task).value
+    else:
         return None
-    value = ed.details(task).value
     if isinstance(value, dict):
         value = value.get("next")
     if not value:
@@ -42,6 +45,8 @@ def timer_due(task) -> dt.datetime | None:
 
 
 def _timer_kind(ed) -> str:
+    if clock.gateway_timers(ed):
+        return "gateway"
     if isinstance(ed, CycleTimerEventDefinition):
         return "cycle"
     if isinstance(ed, DurationTimerEventDefinition):
@@ -124,7 +129,7 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
             continue
         ed = spec.event_definition
         task_id = str(task.id)
-        if isinstance(ed, TimerEventDefinition):
+        if isinstance(ed, TimerEventDefinition) or clock.gateway_timers(ed):
             due = timer_due(task)
             if due is None:
                 continue
@@ -133,7 +138,8 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
                 attached, interrupting = _attached(task)
                 new_timer_rows.append(dict(
                     id=task_id, instance_id=row.id, task_name=spec.bpmn_id or spec.name, kind=_timer_kind(ed),
-                    expression=str(ed.expression)[:500], attached_to=attached, interrupting=interrupting,
+                    expression=str(getattr(ed, "expression", "event-based gateway"))[:500],
+                    attached_to=attached, interrupting=interrupting,
                     due_at=due, status="waiting", attempts=0))
             elif old_timers[task_id] != timers[task_id]:
                 moved.append((task_id, due))
