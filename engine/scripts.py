@@ -8,6 +8,7 @@ bundle is deployed, and again (defence in depth) when the code runs.
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import decimal
 import json
@@ -74,6 +75,33 @@ def _guards() -> dict[str, Any]:
     }
 
 
+#: Builtins that reach outside the sandbox. None is available at run time either; naming them is refused
+#: at compile time so that a deploy fails with a clear reason instead of a NameError years later.
+FORBIDDEN_NAMES = frozenset({
+    "open", "getattr", "setattr", "delattr", "vars", "globals", "locals", "dir", "eval", "exec", "compile",
+    "breakpoint", "memoryview", "super",
+})
+
+
+def _refuse_forbidden_names(source: str, mode: str, kind: str) -> None:
+    try:
+        tree = ast.parse(source, mode=mode)
+    except SyntaxError:
+        return  # the restricted compiler reports syntax errors with their line
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute) and node.attr in ("format", "format_map"):
+            used.add(f".{node.attr}() (use an f-string)")  # '{0.__class__}'.format(x) reads attributes
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:
+            used.add(f"the string {node.value[:40]!r} (double underscores name Python internals)")
+    if used:
+        raise ScriptRejected(f"The {kind} {source!r} is not allowed: it uses {', '.join(sorted(used))}, "
+                             "which scripts may not use (files, attributes and namespaces stay outside).",
+                             source=source)
+
+
 def _raise_if_errors(result, source: str, kind: str):
     if result.errors or result.code is None:
         reasons = "; ".join(result.errors) or "it does not compile"
@@ -84,12 +112,14 @@ def _raise_if_errors(result, source: str, kind: str):
 @lru_cache(maxsize=4096)
 def compile_expression(source: str):
     """Compile one expression under the restricted compiler (cached by source text)."""
+    _refuse_forbidden_names(source.strip(), "eval", "expression")
     return _raise_if_errors(compile_restricted_eval(source.strip(), "<expression>"), source, "expression")
 
 
 @lru_cache(maxsize=1024)
 def compile_script(source: str):
     """Compile one script under the restricted compiler (cached by source text)."""
+    _refuse_forbidden_names(source, "exec", "script")
     return _raise_if_errors(compile_restricted_exec(source, "<script>"), source, "script")
 
 
@@ -104,11 +134,12 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         super().__init__({})
 
     def _globals(self, context: dict, external_context: dict | None) -> dict:
-        env = _guards()
-        env.update(HELPERS)
+        env = dict(HELPERS)
         if external_context:
             env.update(external_context)
         env.update(context)
+        # Guards last: task data (form fields, message payloads) must never replace them or __builtins__.
+        env.update(_guards())
         return env
 
     def evaluate(self, expression, context, external_context=None):
