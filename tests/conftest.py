@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -122,23 +123,48 @@ def make_db(url: str):
     return engine, db.make_session_factory(engine)
 
 
+#: URLs handed out already migrated (copies of a session template), so `factory` skips the upgrade.
+MIGRATED_URLS: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated once per session; each test gets a copy (~1 ms instead of ~180 ms)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
 def db_url(request, backend, tmp_path):
-    """A fresh database per test: a SQLite file, or a PostgreSQL copy of the migrated template."""
+    """A fresh migrated database per test: a copy of the SQLite template, or a PostgreSQL TEMPLATE copy."""
     if backend != "postgres":
-        yield f"sqlite:///{tmp_path}/test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "test.db")
+        url = f"sqlite:///{tmp_path}/test.db"
+        MIGRATED_URLS.add(url)
+        yield url
+        MIGRATED_URLS.discard(url)
         return
     server = request.getfixturevalue("pg_server")
     name = server.create_database(template=request.getfixturevalue("pg_template"))
-    yield server.url(name)
+    url = server.url(name)
+    MIGRATED_URLS.add(url)
+    yield url
+    MIGRATED_URLS.discard(url)
     server.drop_database(name)
 
 
 @pytest.fixture
 def factory(db_url):
     """Session factory bound to a fresh, migrated database."""
-    engine, fac = make_db(db_url)
-    yield fac
+    engine = db.make_engine(db_url)
+    if db_url not in MIGRATED_URLS:
+        db.upgrade(engine)
+    yield db.make_session_factory(engine)
     engine.dispose()
     definitions.clear_cache()
 

@@ -65,6 +65,18 @@ def _service_user() -> str | None:
     return SERVICE_USER_FALLBACK
 
 
+def scratch_dir() -> str | None:
+    """Where the cluster lives: IDIFLOW_TEST_PG_DIR, else tmpfs /dev/shm (CREATE DATABASE there takes ~20 ms
+    instead of ~300 ms on this ext4 disk), else the default temp dir."""
+    chosen = os.environ.get("IDIFLOW_TEST_PG_DIR")
+    if chosen:
+        return chosen
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 1 << 30:
+        return str(shm)
+    return None
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket() as sock:
@@ -82,6 +94,7 @@ class PostgresServer:
         self.root: Path | None = None
         self.port: int | None = None
         self._names = itertools.count(1)
+        self._admin: psycopg.Connection | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -106,7 +119,7 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         """Create a cluster in a fresh temp dir and start it on a free port (retried if the port is taken)."""
-        self.root = Path(tempfile.mkdtemp(prefix="idiflow-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="idiflow-pg-", dir=scratch_dir()))
         self.root.chmod(0o700)
         if self.user:
             shutil.chown(self.root, self.user, self.user)
@@ -132,6 +145,9 @@ class PostgresServer:
         """Stop the server at once and delete its data dir."""
         if self.root is None:
             return
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
@@ -143,26 +159,26 @@ class PostgresServer:
         return f"postgresql+psycopg://{self.superuser}@127.0.0.1:{self.port}/{database}"
 
     def admin(self) -> psycopg.Connection:
-        """An autocommit connection to the maintenance database (CREATE/DROP DATABASE)."""
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=self.superuser, dbname="postgres",
-                               autocommit=True)
+        """The session's autocommit connection to the maintenance database (CREATE/DROP DATABASE)."""
+        if self._admin is None or self._admin.closed:
+            self._admin = psycopg.connect(host="127.0.0.1", port=self.port, user=self.superuser,
+                                          dbname="postgres", autocommit=True)
+        return self._admin
 
     def create_database(self, template: str | None = None) -> str:
         """A new empty database (or a copy of `template`); returns its name."""
         name = f"test_{os.getpid()}_{next(self._names)}"
         sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-        with self.admin() as conn:
-            for attempt in range(50):  # the template must have no sessions; wait out a late disconnect
-                try:
-                    conn.execute(sql)
-                    break
-                except psycopg.errors.ObjectInUse:
-                    if attempt == 49:
-                        raise
-                    time.sleep(0.1)
+        for attempt in range(50):  # the template must have no sessions; wait out a late disconnect
+            try:
+                self.admin().execute(sql)
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
         return name
 
     def drop_database(self, name: str) -> None:
         """Drop a database, disconnecting anyone still in it."""
-        with self.admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
