@@ -38,3 +38,35 @@ def record_completion(ctx, policy_no: str, completion: dict) -> dict:
         "item_5_expire_at": local_midnight(dates.end_item_5 + day),
         "items_1_4_expire_at": local_midnight(dates.end_items_1_4 + day),
     }
+
+
+#: Cover groups by item (RULES.md section 2): the policy attribute holding each item's end date.
+ITEM_END = {1: "end_items_1_4", 2: "end_items_1_4", 3: "end_items_1_4", 4: "end_items_1_4", 5: "end_item_5",
+            6: "end_items_6_8", 7: "end_items_6_8", 8: "end_items_6_8"}
+EXCLUSIONS = {"improper_use": "使用不当 (improper use)", "third_party": "第三方造成 (caused by a third party)",
+              "force_majeure": "不可抗力 (force majeure)"}
+
+
+@handler("idi.route_defect", params=("policy_no", "defect"))
+def route_defect(ctx, policy_no: str, defect: dict) -> dict:
+    """DEC-COVDATE, DEC-ROUTE, LG-COV-1..8, LG-COV-START, LG-COV-EXCL: judge a defect on the stored dates."""
+    policy = policy_by_no(ctx.session, policy_no)
+    reported = parse_date(defect.get("reported_at")) or parse_date(ctx.now.isoformat())
+    coverage_date = parse_date(defect.get("manifested_on")) or reported
+    item = int(defect.get("item_no") or 0)
+    result = {"coverage_date": coverage_date.isoformat(), "item_no": item}
+    if item not in ITEM_END:
+        return {**result, "route": "not_in_scope", "reason": f"item {item} is not one of the covered items 1-8"}
+    if policy.contractor_end is None or coverage_date <= policy.contractor_end:
+        return {**result, "route": "contractor",
+                "reason": "within two years of completion acceptance: the construction contractor repairs "
+                          "(LG-COV-START)"}
+    end = getattr(policy, ITEM_END[item])
+    if coverage_date > end:
+        return {**result, "route": "expired", "reason": f"the cover of item {item} ended on {end.isoformat()}"}
+    exclusion = defect.get("exclusion") or ""
+    if exclusion:
+        return {**result, "route": "rejected",
+                "reason": f"不属于保险责任 (LG-COV-EXCL): {EXCLUSIONS.get(exclusion, exclusion)}"}
+    return {**result, "route": "insurer", "cover_end": end.isoformat(),
+            "reason": f"covered from {policy.cover_start.isoformat()} to {end.isoformat()}"}

@@ -167,3 +167,17 @@ def accept_completion(session, project_no: str, completion_date: str) -> None:
     messages.correlate_message(session, "completion_accepted",
                                {"completion_date": completion_date, "record_no": "JG-1"}, business_key=project_no)
     commit(session)
+
+
+def covered_policy(session, fixed_clock, project_no: str = "LG-2026-001", completion: str = "2027-06-30",
+                   **project_overrides) -> ProcessInstance:
+    """A bound policy through risk management and completion acceptance (cover dates fixed)."""
+    deploy_workflows(session)
+    fixed_clock.set(at(2026, 3, 2))
+    register_agency(session)
+    row = bind_policy(session, project_no, **project_overrides)
+    run_risk_management(session, project_no)
+    c = dt.date.fromisoformat(completion)
+    fixed_clock.set(at(c.year, c.month, c.day, 16))
+    accept_completion(session, project_no, completion)
+    return row
