@@ -171,7 +171,12 @@ class RestrictedScriptEngine(PythonScriptEngine):
         self._service_caller = service_caller
 
     def validate(self, expression):
-        """Used by Spiff's parser hooks: refuse what the restricted compiler refuses."""
+        """Refuse what the restricted compiler refuses; bad syntax stays a SyntaxError.
+
+        Spiff's DMN engine calls validate() on a rule cell such as `> 5` and expects SyntaxError before
+        it retries the cell as a comparison; any other exception would break every such decision table.
+        """
+        ast.parse(expression.strip(), mode="eval")
         compile_expression(expression)
 
     def call_service(self, task, **kwargs):

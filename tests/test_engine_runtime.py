@@ -116,3 +116,13 @@ def test_unknown_process_cannot_be_started(session, deploy):
     deploy("eng_review.bpmn")
     with pytest.raises(DefinitionNotFound, match="Deploy it first"):
         instances.start_instance(session, "eng_nothing", {}, "alice")
+
+
+@pytest.mark.parametrize(("amount", "band"), [(500, "high"), (100, "low")])
+def test_decision_table_with_comparison_cells(session, deploy, amount, band):
+    """A business rule task evaluates DMN cells such as '> 100' under the restricted engine."""
+    deploy("eng_decide.bpmn", "eng_threshold.dmn")
+    inst = instances.start_instance(session, "eng_decide", {"amount": amount}, "alice")
+    commit(session)
+    assert (inst.status, inst.has_incident) == ("completed", False)
+    assert instances.variables(session, inst.id)["band"] == band
