@@ -85,6 +85,12 @@ def count_due(session: Session, at: dt.datetime | None = None) -> int:
                           .where(Timer.status == "waiting", Timer.due_at <= at)) or 0
 
 
+def count_expired_leases(session: Session) -> int:
+    """Leased timers whose sweeper stopped renewing (crashed or too slow): ready to be taken over."""
+    return session.scalar(select(func.count()).select_from(Timer).where(
+        Timer.status == "leased", Timer.lease_expires_at <= wall_now())) or 0
+
+
 def list_timers(session: Session, status: str | None = "pending", instance_id: int | None = None,
                 due_before: dt.datetime | None = None, limit: int = 100, offset: int = 0) -> list[Timer]:
     """Timers by due time; status 'pending' means waiting or leased, None means any."""

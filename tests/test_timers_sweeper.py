@@ -1,0 +1,111 @@
+"""The sweeper and its scheduler: leased claims, exactly-once fires, take-over, wake-ups at the due time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+
+from conftest import commit
+from sqlalchemy import select
+
+from engine import db, instances, scheduler, timers
+from engine.models import AuditEvent, Timer
+
+
+def start_many(session, n: int, process_id: str = "tmr_duration", **data) -> list[int]:
+    ids = [instances.start_instance(session, process_id, data, "alice").id for _ in range(n)]
+    commit(session)
+    return ids
+
+
+def fire_counts(session) -> Counter:
+    return Counter(session.scalars(select(AuditEvent.task_id).where(AuditEvent.action == "timer_fired")))
+
+
+def test_sweeper_fires_due_timers_in_batches_and_records_lag(session, factory, deploy, fixed_clock):
+    deploy("tmr_duration.bpmn")
+    ids = start_many(session, 7)
+    fixed_clock.advance(dt.timedelta(days=31))
+    stats = timers.Sweeper(factory, owner="w1", batch=3, chunk=2).run()
+    assert (stats.claimed, stats.fired, stats.failed) == (7, 7, 0)
+    assert stats.lags_ms == [24 * 3600 * 1000] * 7, "lag = fired_at - due_at (the clock is one day late)"
+    session.expire_all()
+    assert {instances.get_instance(session, i).status for i in ids} == {"completed"}
+    assert set(fire_counts(session).values()) == {1}
+    assert timers.Sweeper(factory, owner="w1").run().claimed == 0
+
+
+def test_two_sweepers_racing_fire_each_timer_once(session, factory, deploy, fixed_clock):
+    deploy("tmr_duration.bpmn")
+    start_many(session, 40)
+    fixed_clock.advance(dt.timedelta(days=31))
+    sweepers = [timers.Sweeper(factory, owner=f"w{i}", batch=5, chunk=1) for i in range(2)]
+    results: list[timers.SweepStats] = []
+    threads = [threading.Thread(target=lambda s=s: results.append(s.run())) for s in sweepers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sum(r.fired for r in results) == 40
+    counts = fire_counts(session)
+    assert len(counts) == 40 and set(counts.values()) == {1}
+
+
+def test_an_expired_lease_is_taken_over_and_the_late_owner_loses(session, factory, deploy, fixed_clock,
+                                                                 monkeypatch):
+    deploy("tmr_duration.bpmn")
+    start_many(session, 3)
+    fixed_clock.advance(dt.timedelta(days=31))
+    with db.unit_of_work(factory) as s:
+        claimed = timers.claim(s, "crashed", limit=10, lease_seconds=60)
+    assert len(claimed) == 3
+    assert timers.Sweeper(factory, owner="w2").run_once().claimed == 0, "a live lease is respected"
+    later = timers.wall_now() + dt.timedelta(seconds=61)
+    monkeypatch.setattr(timers, "wall_now", lambda: later)
+    stats = timers.Sweeper(factory, owner="w2").run_once()
+    assert (stats.claimed, stats.fired) == (3, 3)
+    with db.unit_of_work(factory) as s:
+        assert [timers.fire(s, tid, "crashed").outcome for tid in claimed] == ["lost"] * 3
+    assert set(fire_counts(session).values()) == {1}
+    rows = session.scalars(select(Timer)).all()
+    assert {(r.status, r.attempts) for r in rows} == {("fired", 2)}
+
+
+def test_the_scheduler_wakes_at_the_next_due_time_with_two_jobs_only(session, factory, deploy):
+    """Wall clock: the date job fires a timer within a fraction of a second, not at the next poll."""
+    deploy("tmr_date.bpmn")
+    due = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+    [inst_id] = start_many(session, 1, "tmr_date", due_date=due.isoformat())
+    worker = scheduler.TimerScheduler(factory, owner="embedded", poll_seconds=60).start()
+    try:
+        deadline = time.monotonic() + 10
+        while worker.armed_at is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.armed_at == due
+        assert sorted(worker.jobs()) == [scheduler.NEXT_DUE_JOB, scheduler.POLL_JOB]
+        while worker.totals.fired < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.shutdown()
+    assert worker.totals.fired == 1
+    session.expire_all()
+    assert instances.get_instance(session, inst_id).status == "completed"
+    [row] = timers.list_timers(session, status=None, instance_id=inst_id)
+    assert row.fired_at >= due and row.lag_ms < 1500
+
+
+def test_the_scheduler_arms_nothing_on_the_simulated_clock(factory, fixed_clock):
+    worker = scheduler.TimerScheduler(factory, poll_seconds=60)
+    worker.arm(fixed_clock.now() + dt.timedelta(days=1))
+    assert worker.armed_at is None and worker.jobs() == []
+
+
+def test_the_worker_loop_runs_until_told_to_stop(factory):
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    worker = scheduler.run_worker(factory, stop=stop, handle_signals=False, poll_seconds=0.1)
+    assert 0.4 < time.monotonic() - started < 5
+    assert worker.ticks >= 1 and not worker.scheduler.running
