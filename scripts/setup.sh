@@ -9,15 +9,22 @@ for arg in "$@"; do [ "$arg" = "--system" ] && want_system=1; done
 
 if [ "$want_system" = 1 ]; then
   need=()
-  command -v /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # The tests start their own PostgreSQL server with initdb/pg_ctl (tests/pg.py); they never use the
+  # cluster Debian's package may create and start on port 5432.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   fc-list 2>/dev/null | grep -qi "noto.*cjk\|wqy" || need+=(fonts-noto-cjk)
   if [ ${#need[@]} -gt 0 ]; then
     echo "==> installing Debian packages: ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then
+      command -v sudo >/dev/null 2>&1 || { echo "setup.sh: need root (or sudo) to apt-get install ${need[*]}" >&2; exit 1; }
+      sudo=(sudo)
+    fi
+    apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
+    "${apt[@]}" update -qq >/dev/null
+    "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
 fi
 
@@ -27,7 +34,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 echo "==> installing Python packages"
-.venv/bin/pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+if ! pip_log=$(.venv/bin/pip install -q --disable-pip-version-check -e ".[test]" 2>&1); then
+  echo "$pip_log" >&2
+  echo "setup.sh: pip install failed" >&2
+  exit 1
+fi
+printf '%s\n' "$pip_log" | grep -v "^WARNING: Location\|^$" || true
 if [ -f web/static/package.json ] && command -v npm >/dev/null 2>&1; then
   echo "==> installing front-end assets (npm)"
   (cd web/static && npm install --no-audit --no-fund --silent >/dev/null)
