@@ -118,19 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     spec = raw_spec()
-    raw_round(spec, min(args.n, 200))  # warm-up
-    raw_s, raw_c = [], []
-    for _ in range(args.rounds):
-        gc.collect()
-        s, c = raw_round(spec, args.n)
-        raw_s.append(s)
-        raw_c.append(c)
-
+    raw_s, raw_c, dur_s, dur_c, sizes = [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="idiflow-bench-") as tmp:
         engine, factory = durable_setup(Path(tmp) / "bench.db")
-        durable_round(factory, min(args.n, 200), 0)  # warm-up (caches, compiled scripts)
-        dur_s, dur_c, sizes = [], [], []
-        for r in range(1, args.rounds + 1):
+        raw_round(spec, min(args.n, 200))  # warm-ups: imports, caches, compiled scripts
+        durable_round(factory, min(args.n, 200), 0)
+        for r in range(1, args.rounds + 1):  # interleaved, so both sides see the same machine load
+            gc.collect()
+            s, c = raw_round(spec, args.n)
+            raw_s.append(s)
+            raw_c.append(c)
             gc.collect()
             s, c, sz = durable_round(factory, args.n, r)
             dur_s.append(s)

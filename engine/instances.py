@@ -16,8 +16,8 @@ from .models import ProcessInstance
 def start_instance(session: Session, process_id: str, data: dict[str, Any] | None = None, actor: str = "system",
                    business_key: str | None = None, title: str = "", version: int | None = None) -> ProcessInstance:
     """Start the latest (or given) version of a process with `data` and run it to its first wait state."""
-    definition_row = definitions.resolve(session, process_id, version)
-    loaded_def = definitions.load(session, definition_row.id)
+    definition_id, definition_version = runtime.definition_for_start(session, process_id, version)
+    loaded_def = definitions.load(session, definition_id)
     wf = runtime.new_workflow(loaded_def)
     data = dict(data or {})
     if business_key:
@@ -25,14 +25,13 @@ def start_instance(session: Session, process_id: str, data: dict[str, Any] | Non
     start = wf.get_tasks(state=TaskState.READY)[0]
     start.data.update(data)
     now = clock.now()
-    row = ProcessInstance(definition_id=definition_row.id, process_id=process_id, business_key=business_key,
-                          title=title or business_key or loaded_def.name, status="running", has_incident=False,
-                          state="{}", serializer_version=serialization.SERIALIZER_VERSION, started_at=now,
-                          started_by=actor, updated_at=now, waiting={})
-    session.add(row)
-    session.flush()
+    row = runtime.insert_instance(session, ProcessInstance(
+        definition_id=definition_id, process_id=process_id, business_key=business_key,
+        title=title or business_key or loaded_def.name, status="running", has_incident=False, state="{}",
+        serializer_version=serialization.SERIALIZER_VERSION, started_at=now, started_by=actor, updated_at=now,
+        ended_at=None, waiting={}))
     audit.record(session, actor, "start", row.id, data={"process_id": process_id,
-                                                         "version": definition_row.version, "data": data})
+                                                         "version": definition_version, "data": data})
     loaded = runtime.Loaded(row, loaded_def, wf, actor, {})
     runtime.advance(session, loaded)
     runtime.save(session, loaded)

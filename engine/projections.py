@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID
 
-from sqlalchemy import delete, insert, update
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
@@ -19,9 +17,35 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy.orm import Session
 
 from . import clock
 from .models import HumanTask, MessageSubscription, Timer
+
+# Statements are built once (Core, on the tables): this runs on every save and statement building and
+# ORM bulk handling cost more than the SQL itself.
+_TASKS, _TIMERS, _SUBS = HumanTask.__table__, Timer.__table__, MessageSubscription.__table__
+_IDS = bindparam("ids", expanding=True)
+_NO_LEASE = dict(lease_owner=None, lease_expires_at=None)
+_INSERT_TASKS = insert(_TASKS)
+_CANCEL_TASKS = (update(_TASKS).where(_TASKS.c.id.in_(_IDS), _TASKS.c.status == "open")
+                 .values(status="cancelled", completed_at=bindparam("now")))
+_INSERT_TIMERS = insert(_TIMERS)
+_MOVE_TIMER = (update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id"))
+               .values(due_at=bindparam("due"), status="waiting", **_NO_LEASE))
+_FIRE_TIMERS = (update(_TIMERS).where(_TIMERS.c.id.in_(_IDS), _TIMERS.c.status != "fired")
+                .values(status="fired", fired_at=bindparam("now"), **_NO_LEASE))
+_CANCEL_TIMERS = (update(_TIMERS).where(_TIMERS.c.id.in_(_IDS), _TIMERS.c.status != "fired")
+                  .values(status="cancelled", **_NO_LEASE))
+_INSERT_SUBS = insert(_SUBS)
+_DELETE_SUBS = delete(_SUBS).where(_SUBS.c.id.in_(_IDS))
+_CLEAR_TASKS = (update(_TASKS).where(_TASKS.c.instance_id == bindparam("iid"), _TASKS.c.status == "open")
+                .values(status="cancelled", completed_at=bindparam("now")))
+_CLEAR_TIMERS = (update(_TIMERS).where(_TIMERS.c.instance_id == bindparam("iid"),
+                                       _TIMERS.c.status.in_(("waiting", "leased")))
+                 .values(status="cancelled", **_NO_LEASE))
+_CLEAR_SUBS = delete(_SUBS).where(_SUBS.c.instance_id == bindparam("iid"))
 
 
 def _props(task) -> dict:
@@ -91,15 +115,35 @@ def _correlation_value(task, ed, script_engine) -> str | None:
     return None
 
 
+def _waits(wf) -> tuple[list, list]:
+    """(READY manual tasks, WAITING catching events) of the workflow and all its subprocesses.
+
+    One pass over the task dicts: Spiff's get_tasks walks the tree with a filtering iterator per call,
+    which costs more than the rest of a save. A subprocess that has finished holds no waiting task.
+    """
+    ready, waiting = [], []
+    for workflow in (wf, *wf.subprocesses.values()):
+        for task in workflow.tasks.values():
+            state = task._state
+            if state == TaskState.READY:
+                if task.task_spec.manual:
+                    ready.append(task)
+            elif state == TaskState.WAITING and isinstance(task.task_spec, CatchingEvent):
+                waiting.append(task)
+    return ready, waiting
+
+
 def sync(session: Session, loaded, now: dt.datetime) -> dict:
     """Bring human_task, timer and message_subscription in line with the workflow; return the snapshot."""
     row, wf = loaded.row, loaded.workflow
+    run = session.connection().execute
     before = loaded.waiting_before or {}
     old_tasks = set(before.get("tasks", []))
     old_timers: dict[str, str] = dict(before.get("timers", {}))
     old_subs = set(before.get("subs", []))
 
-    ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY, manual=True)}
+    ready_tasks, waiting_tasks = _waits(wf)
+    ready = {str(t.id): t for t in ready_tasks}
     new_task_rows = []
     for task_id, task in ready.items():
         if task_id in old_tasks:
@@ -114,19 +158,16 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
             priority=int(props.get("priority", 50)), form_ref=form.rsplit("/", 1)[-1] if form else None,
             business_key=row.business_key, case_title=row.title or "", status="open", created_at=now))
     if new_task_rows:
-        session.execute(insert(HumanTask), new_task_rows)
+        run(_INSERT_TASKS, new_task_rows)
     gone = old_tasks - set(ready)
     if gone:
-        session.execute(update(HumanTask).where(HumanTask.id.in_(gone), HumanTask.status == "open")
-                        .values(status="cancelled", completed_at=now), execution_options={"synchronize_session": False})
+        run(_CANCEL_TASKS, {"ids": sorted(gone), "now": now})
 
     timers: dict[str, str] = {}
     subs: list[str] = []
     new_timer_rows, moved, new_sub_rows = [], [], []
-    for task in wf.get_tasks(state=TaskState.WAITING):
+    for task in waiting_tasks:
         spec = task.task_spec
-        if not isinstance(spec, CatchingEvent):
-            continue
         ed = spec.event_definition
         task_id = str(task.id)
         if isinstance(ed, TimerEventDefinition) or clock.gateway_timers(ed):
@@ -151,28 +192,21 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
                     correlation_value=_correlation_value(task, ed, wf.script_engine),
                     business_key=row.business_key, created_at=now))
     if new_timer_rows:
-        session.execute(insert(Timer), new_timer_rows)
+        run(_INSERT_TIMERS, new_timer_rows)
     for task_id, due in moved:
-        session.execute(update(Timer).where(Timer.id == task_id)
-                        .values(due_at=due, status="waiting", lease_owner=None, lease_expires_at=None),
-                        execution_options={"synchronize_session": False})
+        run(_MOVE_TIMER, {"timer_id": task_id, "due": due})
     ended = set(old_timers) - set(timers)
     if ended:
         fired = {tid for tid in ended if _state_of(wf, tid) == TaskState.COMPLETED}
         if fired:
-            session.execute(update(Timer).where(Timer.id.in_(fired), Timer.status != "fired")
-                            .values(status="fired", fired_at=now, lease_owner=None, lease_expires_at=None),
-                            execution_options={"synchronize_session": False})
+            run(_FIRE_TIMERS, {"ids": sorted(fired), "now": now})
         if ended - fired:
-            session.execute(update(Timer).where(Timer.id.in_(ended - fired), Timer.status != "fired")
-                            .values(status="cancelled", lease_owner=None, lease_expires_at=None),
-                            execution_options={"synchronize_session": False})
+            run(_CANCEL_TIMERS, {"ids": sorted(ended - fired)})
     if new_sub_rows:
-        session.execute(insert(MessageSubscription), new_sub_rows)
+        run(_INSERT_SUBS, new_sub_rows)
     dropped = old_subs - set(subs)
     if dropped:
-        session.execute(delete(MessageSubscription).where(MessageSubscription.id.in_(dropped)),
-                        execution_options={"synchronize_session": False})
+        run(_DELETE_SUBS, {"ids": sorted(dropped)})
     return {"tasks": sorted(ready), "timers": timers, "subs": sorted(subs)}
 
 
@@ -185,10 +219,7 @@ def _state_of(wf, task_id: str):
 
 def clear(session: Session, row, now: dt.datetime) -> None:
     """Close every projection row of an instance that is cancelled or finished."""
-    session.execute(update(HumanTask).where(HumanTask.instance_id == row.id, HumanTask.status == "open")
-                    .values(status="cancelled", completed_at=now), execution_options={"synchronize_session": False})
-    session.execute(update(Timer).where(Timer.instance_id == row.id, Timer.status.in_(("waiting", "leased")))
-                    .values(status="cancelled", lease_owner=None, lease_expires_at=None),
-                    execution_options={"synchronize_session": False})
-    session.execute(delete(MessageSubscription).where(MessageSubscription.instance_id == row.id),
-                    execution_options={"synchronize_session": False})
+    run = session.connection().execute
+    run(_CLEAR_TASKS, {"iid": row.id, "now": now})
+    run(_CLEAR_TIMERS, {"iid": row.id})
+    run(_CLEAR_SUBS, {"iid": row.id})

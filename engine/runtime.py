@@ -8,15 +8,16 @@ import traceback
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, definitions, projections, serialization
 from .errors import BpmnError, InstanceConflict, InstanceNotActive, InstanceNotFound
-from .models import Incident, ProcessInstance
+from .models import Incident, ProcessDefinition, ProcessInstance
 from .scripts import RestrictedScriptEngine
 from .services import call_handler, current_run
 
@@ -39,25 +40,64 @@ class Loaded:
     waiting_before: dict
 
 
+# Hot statements are built once: building a statement and its cache key costs more than running it.
+_INSTANCES = ProcessInstance.__table__
+_LOCK = select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id"))
+_LOCK_FOR_UPDATE = _LOCK.with_for_update()
+_INSERT_INSTANCE = insert(_INSTANCES)
+_UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.id == bindparam("b_id"),
+                                            _INSTANCES.c.version_id == bindparam("b_version"))
+_DEFINITIONS = ProcessDefinition.__table__
+_LATEST_DEFINITION = (select(_DEFINITIONS.c.id, _DEFINITIONS.c.version)
+                      .where(_DEFINITIONS.c.process_id == bindparam("process_id"))
+                      .order_by(_DEFINITIONS.c.version.desc()).limit(1))
+_GIVEN_DEFINITION = (select(_DEFINITIONS.c.id, _DEFINITIONS.c.version)
+                     .where(_DEFINITIONS.c.process_id == bindparam("process_id"),
+                            _DEFINITIONS.c.version == bindparam("version")))
+
+
 def lock(session: Session, instance_id: int) -> ProcessInstance:
     """Load the instance row, locked against concurrent writers (FOR UPDATE on PostgreSQL)."""
-    query = select(ProcessInstance).where(ProcessInstance.id == instance_id)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update()
-    row = session.scalars(query).first()
+    query = _LOCK if session.get_bind().dialect.name == "sqlite" else _LOCK_FOR_UPDATE
+    row = session.scalars(query, {"instance_id": instance_id}).first()
     if row is None:
         raise InstanceNotFound(f"No process instance with id {instance_id}.", instance_id=instance_id)
     return row
 
 
-def open_instance(session: Session, instance_id: int, actor: str, require_active: bool = True) -> Loaded:
-    """Lock an instance and rebuild its workflow from the cached spec and its stored state."""
-    row = lock(session, instance_id)
+def definition_for_start(session: Session, process_id: str, version: int | None = None) -> tuple[int, int]:
+    """(definition id, version) of the latest (or given) version of a process; one indexed query."""
+    if version is None:
+        found = session.connection().execute(_LATEST_DEFINITION, {"process_id": process_id}).first()
+    else:
+        found = session.connection().execute(_GIVEN_DEFINITION, {"process_id": process_id,
+                                                                 "version": version}).first()
+    if found is None:
+        definitions.resolve(session, process_id, version)  # raises DefinitionNotFound with its message
+    return found[0], found[1]
+
+
+def insert_instance(session: Session, row: ProcessInstance) -> ProcessInstance:
+    """Insert a new (transient) instance row with one Core statement and attach it to the session."""
+    values = {c.key: getattr(row, c.key) for c in _INSTANCES.columns if c.key not in ("id", "version_id")}
+    result = session.connection().execute(_INSERT_INSTANCE, {**values, "version_id": 1})
+    row.id, row.version_id = result.inserted_primary_key[0], 1
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+def open_instance(session: Session, instance_id: int, actor: str, require_active: bool = True,
+                  row: ProcessInstance | None = None) -> Loaded:
+    """Lock an instance (unless `row` is already locked) and rebuild its workflow from spec and state."""
+    if row is None or row.id != instance_id:
+        row = lock(session, instance_id)
     if require_active and row.status not in ("running",):
         raise InstanceNotActive(f"Instance {row.id} ({row.business_key or row.process_id}) is {row.status}; "
                                 "it accepts no more work.", instance_id=row.id, status=row.status)
     loaded_def = definitions.load(session, row.definition_id)
-    wf = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs, row.serializer_version)
+    wf = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs,
+                                  row.serializer_version)
     wf.script_engine = SCRIPT_ENGINE
     return Loaded(row, loaded_def, wf, actor, dict(row.waiting or {}))
 
@@ -105,7 +145,8 @@ def _open_incidents(session: Session, loaded: Loaded, err: Exception, seen: set[
         max_attempts = getattr(task.task_spec, "retries", None) or DEFAULT_MAX_ATTEMPTS
         incident = known.get(task_id)
         if incident is None:
-            incident = Incident(instance_id=loaded.row.id, task_id=task_id, task_name=task.task_spec.bpmn_id or "",
+            incident = Incident(instance_id=loaded.row.id, task_id=task_id,
+                                task_name=task.task_spec.bpmn_id or "",
                                 kind="service", error_type=type(err).__name__, message=message, traceback=tb,
                                 attempts=1, max_attempts=max_attempts, status="open", created_at=now,
                                 updated_at=now)
@@ -114,8 +155,8 @@ def _open_incidents(session: Session, loaded: Loaded, err: Exception, seen: set[
             incident.attempts += 1
             incident.error_type, incident.message, incident.traceback = type(err).__name__, message, tb
             incident.updated_at = now
-        incident.next_retry_at = (now + dt.timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (incident.attempts - 1))
-                                  if incident.attempts < incident.max_attempts else None)
+        backoff = dt.timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (incident.attempts - 1))
+        incident.next_retry_at = now + backoff if incident.attempts < incident.max_attempts else None
         loaded.row.has_incident = True
         session.flush()
         audit.record(session, loaded.actor, "incident", loaded.row.id, task_id, task.task_spec.bpmn_id,
@@ -133,24 +174,36 @@ def status_of(wf: BpmnWorkflow) -> str:
 
 
 def save(session: Session, loaded: Loaded) -> None:
-    """Write state and rewrite the projections in the same transaction; conflicts become 409."""
+    """Write state and rewrite the projections in the same transaction; conflicts become 409.
+
+    The instance row is written by one Core UPDATE guarded by its version_id (the optimistic lock the ORM
+    would apply), and the ORM object is told the values it now holds, so nothing is flushed twice.
+    """
     row, wf = loaded.row, loaded.workflow
-    now = clock.now()
-    row.state = serialization.dump_state(wf)
-    row.serializer_version = serialization.SERIALIZER_VERSION
-    if row.status == "running":
-        row.status = status_of(wf)
-        if row.status == "completed":
-            row.ended_at = now
-            audit.record(session, loaded.actor, "complete_instance", row.id)
-    row.updated_at = now
-    instance_id = row.id  # a failed flush leaves the row unreadable: take what the error needs first
-    try:  # projections.sync runs statements, so autoflush may write the (stale) row before our flush
-        row.waiting = projections.sync(session, loaded, now)
-        session.flush()
+    conflict = InstanceConflict(f"Instance {row.id} was changed by someone else at the same time; "
+                                "reload and try again.", instance_id=row.id)
+    try:
+        if session.dirty or session.new or session.deleted:
+            session.flush()  # pending ORM work (incidents, rows changed by callers) goes first
+        now = clock.now()
+        values = {"state": serialization.dump_state(wf), "status": row.status, "ended_at": row.ended_at,
+                  "serializer_version": serialization.SERIALIZER_VERSION, "updated_at": now}
+        if row.status == "running":
+            values["status"] = status_of(wf)
+            if values["status"] == "completed":
+                values["ended_at"] = now
+                audit.record(session, loaded.actor, "complete_instance", row.id)
+        values["waiting"] = projections.sync(session, loaded, now)
     except StaleDataError:
-        raise InstanceConflict(f"Instance {instance_id} was changed by someone else at the same time; "
-                               "reload and try again.", instance_id=instance_id) from None
+        raise conflict from None
+    version = row.version_id
+    result = session.connection().execute(_UPDATE_INSTANCE, {**values, "version_id": version + 1,
+                                                             "b_id": row.id, "b_version": version})
+    if result.rowcount != 1:
+        raise conflict
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+    set_committed_value(row, "version_id", version + 1)
 
 
 def find_task(wf: BpmnWorkflow, task_id: str):

@@ -9,26 +9,119 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+from copy import copy
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
 
 from .services import EngineServiceTask
 
 SERIALIZER_VERSION = BpmnWorkflowSerializer.VERSION if hasattr(BpmnWorkflowSerializer, "VERSION") else "1.5"
 
 
+_PRIMITIVES = frozenset({str, int, float, bool, type(None)})
+_MUTABLE = (dict, list, set)
+
+
+class FastTaskConverter(TaskConverter):
+    """Spiff's task converter with the same dict format, minus its per-task overhead.
+
+    Every save and load converts every task; Spiff's version parses each UUID string up to four times and
+    walks primitive values through the registry. Output is identical (tests/test_engine_serialization.py).
+    """
+
+    def to_dict(self, task, names=None):
+        """The dict Spiff's TaskConverter makes; `names` maps task ids to their strings when given."""
+        parent_id = task._parent
+        parent = task.workflow.tasks.get(parent_id) if parent_id is not None else None
+        if parent is None:
+            data, delta = task.data, {}
+        else:
+            pdata, tdata = parent.data, task.data
+            data = {}
+            delta = {"updates": {k: v for k, v in tdata.items() if k not in pdata or v != pdata[k]},
+                     "deletions": [k for k in pdata if k not in tdata]}
+        name = names.__getitem__ if names is not None else str
+        internal = task.internal_data
+        return {
+            "id": name(task.id),
+            "parent": name(parent_id) if parent is not None else None,
+            "children": [name(child) for child in task._children],
+            "last_state_change": task.last_state_change,
+            "state": task._state,
+            "task_spec": task.task_spec.name,
+            "triggered": task.triggered,
+            "internal_data": self.registry.convert(internal) if internal else {},
+            "data": data,
+            "delta": delta,
+            "typename": self.typename,
+        }
+
+    def from_dict(self, dct, workflow, uuid=UUID):
+        """Restore one task into `workflow`; `uuid` parses id strings (pass a caching one)."""
+        restore = self.registry.restore
+        task_spec = workflow.spec.task_specs.get(dct["task_spec"])
+        task = self.target_class(workflow, task_spec, state=dct["state"], id=uuid(dct["id"]))
+        parent_id = dct["parent"]
+        task._parent = uuid(parent_id) if parent_id is not None else None
+        task._children = [uuid(child) for child in dct["children"]]
+        task.last_state_change = dct["last_state_change"]
+        task.triggered = dct["triggered"]
+        internal = dct["internal_data"]
+        task.internal_data = restore(internal) if internal else {}
+        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
+            task.workflow.top_workflow.event_manager.add_task(task)
+        delta = dct.get("delta")
+        parent = workflow.tasks.get(task._parent)
+        if delta and parent is not None:
+            data = {k: copy(v) if isinstance(v, _MUTABLE) else v for k, v in parent.data.items()}
+            data.update(self._restore_data(delta.get("updates", {})))
+            for key in delta.get("deletions", {}):
+                data.pop(key, None)
+        else:
+            data = self._restore_data(dct["data"])
+        task.data = data
+        return task
+
+    def _restore_data(self, data):
+        if not isinstance(data, dict) or "typename" in data:
+            return self.registry.restore(data)
+        restore = self.registry.restore
+        return {k: v if type(v) in _PRIMITIVES else restore(v) for k, v in data.items()}
+
+
+class _UuidCache(dict):
+    """Parses each task id string once per load (a tree mentions every id up to four times)."""
+
+    def __missing__(self, key: str) -> UUID:
+        value = self[key] = UUID(key)
+        return value
+
+
 class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     """Converts a workflow without its spec; restores it around a spec object passed in."""
 
     def to_dict(self, workflow):
-        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        names = {task_id: str(task_id) for task_id in workflow.tasks}
+        to_dict = TASKS.to_dict
+        dct = {
+            "data": self.registry.convert(self.registry.clean(workflow.data)),
+            "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success,
+            "completed": workflow.completed,
+            "tasks": {names[task_id]: to_dict(task, names) for task_id, task in workflow.tasks.items()},
+            "root": names[workflow.task_tree.id],
+        }
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
@@ -37,26 +130,35 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         if spec is None:
             return super().from_dict(dct)
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        uuid = _UuidCache().__getitem__
+        restore = self.registry.restore
+        for task_dct in dct["tasks"].values():  # Task() files itself in workflow.tasks, in this order
+            if task_dct.get("typename") == TASKS.typename:
+                TASKS.from_dict(task_dct, workflow, uuid)
+            else:
+                restore(task_dct, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(uuid(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
 
 
-def _build_serializer() -> BpmnWorkflowSerializer:
+def _build_serializer() -> tuple[BpmnWorkflowSerializer, FastTaskConverter]:
     config = dict(SPIFF_CONFIG)
     config.pop(ServiceTask, None)
     config[EngineServiceTask] = ServiceTaskConverter
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
+    config.pop(Task)
     registry = BpmnWorkflowSerializer.configure(config)
+    tasks = FastTaskConverter(Task, registry)
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda d: decimal.Decimal(d["value"]))
-    registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda d: dt.date.fromisoformat(d["value"]))
-    return BpmnWorkflowSerializer(registry)
+    registry.register(dt.date, lambda v: {"value": v.isoformat()},
+                      lambda d: dt.date.fromisoformat(d["value"]))
+    return BpmnWorkflowSerializer(registry), tasks
 
 
-SERIALIZER = _build_serializer()
+SERIALIZER, TASKS = _build_serializer()
 SERIALIZER_VERSION = SERIALIZER.VERSION
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from SpiffWorkflow.util.task import TaskState
 
-from . import audit, clock, forms, runtime
+from . import audit, clock, definitions, forms, runtime
 from .errors import NotAllowed, TaskNotFound, TaskNotReady
 from .models import HumanTask
+
+#: Built once: completing a task is the hottest write there is.
+_MARK_COMPLETED = update(HumanTask.__table__).where(HumanTask.__table__.c.id == bindparam("task_id"))
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
@@ -46,8 +50,11 @@ def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: s
     if enforce_assignee and row.assignee and row.assignee != actor:
         raise NotAllowed(f"Task '{row.title}' is claimed by {row.assignee}; only they can complete it.",
                          task_id=task_id, assignee=row.assignee)
-    forms.validate(form_schema(session, row), data, row.title)
-    loaded = runtime.open_instance(session, row.instance_id, actor)
+    instance = runtime.lock(session, row.instance_id)  # loaded once: the form's version, then the workflow
+    form_ref = row.form_ref
+    schema = definitions.load(session, instance.definition_id).forms.get(form_ref) if form_ref else None
+    forms.validate(schema, data, row.title)
+    loaded = runtime.open_instance(session, row.instance_id, actor, row=instance)
     task = runtime.find_task(loaded.workflow, task_id)
     if task is None or task.state != TaskState.READY:
         session.refresh(row)
@@ -57,15 +64,15 @@ def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: s
     task.task_spec.add_data_from_form(task, data) if hasattr(task.task_spec, "add_data_from_form") \
         else task.data.update(data)
     task.run()
-    now = clock.now()
-    session.execute(update(HumanTask).where(HumanTask.id == task_id)
-                    .values(status="completed", completed_at=now, completed_by=actor,
-                            assignee=row.assignee or actor), execution_options={"synchronize_session": False})
+    done = {"status": "completed", "completed_at": clock.now(), "completed_by": actor,
+            "assignee": row.assignee or actor}
+    session.connection().execute(_MARK_COMPLETED, {"task_id": task_id, **done})
     audit.record(session, actor, "complete", row.instance_id, task_id, row.task_name,
                  {"changed": audit.diff(before, task.data)})
     runtime.advance(session, loaded)
     runtime.save(session, loaded)
-    session.refresh(row)
+    for key, value in done.items():  # what the row now holds (save cancels only tasks still open)
+        set_committed_value(row, key, value)
     return row
 
 

@@ -1,0 +1,172 @@
+"""The fast state serializer writes and reads exactly what SpiffWorkflow's own converters do.
+
+engine/serialization.py replaces Spiff's per-task converter (for speed, see bench/engine.py). These tests
+hold it to Spiff's format: the same JSON for the same workflow, and the same task tree after a load, for
+workflows with user tasks, parallel branches, a call activity (subprocess), timers and message waits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from uuid import UUID
+
+import pytest
+from conftest import commit
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+
+from engine import definitions, instances, runtime, serialization, tasks
+from engine.messages import correlate_message
+from engine.models import ProcessInstance
+from engine.services import EngineServiceTask
+
+
+class _SpiffStateConverter(BpmnWorkflowConverter):
+    """The reference: Spiff's stock workflow and task converters, minus the spec (the format we store)."""
+
+    def to_dict(self, workflow):
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _reference() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config.pop(ServiceTask, None)
+    config[EngineServiceTask] = ServiceTaskConverter
+    config[BpmnWorkflow] = _SpiffStateConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda d: decimal.Decimal(d["value"]))
+    registry.register(dt.date, lambda v: {"value": v.isoformat()},
+                      lambda d: dt.date.fromisoformat(d["value"]))
+    return BpmnWorkflowSerializer(registry)
+
+
+REFERENCE = _reference()
+
+
+def _reference_dump(workflow) -> str:
+    registry = REFERENCE.registry
+    registry._encoder_mode = True
+    try:
+        dct = registry.convert(workflow)
+    finally:
+        registry._encoder_mode = False
+    return json.dumps(dct, cls=REFERENCE._encoder_cls, separators=(",", ":"))
+
+
+def _reference_load(state: str, loaded_def):
+    dct = json.loads(state)
+    converter = REFERENCE.registry.convert_from_dict[REFERENCE.registry.typenames[BpmnWorkflow]]
+    return converter(dct, spec=loaded_def.spec, subprocess_specs=loaded_def.subprocess_specs)
+
+
+def _tree(workflow) -> list[tuple]:
+    """Everything a task carries, for every task of the workflow and its subprocesses, in dict order."""
+    rows = []
+    for wf in (workflow, *workflow.subprocesses.values()):
+        for task in wf.tasks.values():
+            rows.append((task.id, task._parent, list(task._children), task.state, task.task_spec.name,
+                         task.triggered, task.last_state_change, task.internal_data, task.data))
+    return rows
+
+
+def _waiting_instances(session, deploy, fixed_clock) -> list[ProcessInstance]:
+    """Instances parked at different waits: user task, parallel tasks, call activity, timer, message."""
+    deploy("eng_review.bpmn", "eng_parallel.bpmn", "eng_parent.bpmn", "eng_child.bpmn", "eng_waits.bpmn")
+    made = [
+        instances.start_instance(session, "eng_review", {"amount": 7, "price": decimal.Decimal("1.50"),
+                                                          "when": dt.date(2027, 3, 1), "tags": ["a", "b"],
+                                                          "nested": {"k": [1, {"x": None}]}}, "alice"),
+        instances.start_instance(session, "eng_parallel", {}, "alice", business_key="PAR-1"),
+        instances.start_instance(session, "eng_parent", {"case": "C-1"}, "alice", business_key="P-1"),
+    ]
+    waits = instances.start_instance(session, "eng_waits", {}, "alice", business_key="W-1")
+    commit(session)
+    [fill] = [t for t in tasks.list_tasks(session, limit=500) if t.instance_id == waits.id]
+    tasks.complete_task(session, fill.id, {"filled": True}, "carl")  # now waiting for a message
+    commit(session)
+    made.append(instances.get_instance(session, waits.id))
+    later = instances.start_instance(session, "eng_waits", {}, "alice", business_key="W-2")
+    commit(session)
+    [fill] = [t for t in tasks.list_tasks(session, limit=500) if t.instance_id == later.id]
+    tasks.complete_task(session, fill.id, {}, "carl")
+    correlate_message(session, "eng_docs", {"pages": 2}, business_key="W-2")  # now waiting on timers
+    commit(session)
+    made.append(instances.get_instance(session, later.id))
+    return made
+
+
+@pytest.fixture
+def waiting(session, deploy, fixed_clock):
+    """(instance row, its loaded definition) for each kind of wait."""
+    rows = _waiting_instances(session, deploy, fixed_clock)
+    return [(row, definitions.load(session, row.definition_id)) for row in rows]
+
+
+def test_state_written_by_the_engine_is_what_spiff_writes(waiting):
+    """Stored state, loaded by Spiff's converters and dumped by them, is byte-for-byte the engine's dump."""
+    for row, loaded_def in waiting:
+        spiff_wf = _reference_load(row.state, loaded_def)
+        assert _reference_dump(spiff_wf) == row.state, row.process_id
+        ours = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs)
+        assert serialization.dump_state(ours) == _reference_dump(ours) == row.state, row.process_id
+
+
+def test_workflows_run_in_memory_dump_as_spiff_dumps_them(waiting):
+    """Workflows our serializer never touched (run from the spec in memory): the same JSON as Spiff's."""
+    for _row, loaded_def in waiting:
+        wf = runtime.new_workflow(loaded_def)
+        wf.get_tasks(state=TaskState.READY)[0].data.update({"amount": 7, "case": "C-2", "drop": 1})
+        wf.do_engine_steps()
+        assert serialization.dump_state(wf) == _reference_dump(wf), loaded_def.process_id
+        for task in wf.get_tasks(state=TaskState.READY, manual=True):
+            task.data.update({"approved": True, "note": "n", "when": dt.date(2027, 1, 2)})
+            task.data.pop("drop", None)
+            task.run()
+        wf.do_engine_steps()
+        assert serialization.dump_state(wf) == _reference_dump(wf), loaded_def.process_id
+
+
+def test_loaded_task_tree_is_the_one_spiff_restores(waiting):
+    """Ids, parents, children, states, specs, data (typed values included) and event waits all match."""
+    kinds = set()
+    for row, loaded_def in waiting:
+        ours = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs)
+        spiff_wf = _reference_load(row.state, loaded_def)
+        assert _tree(ours) == _tree(spiff_wf), row.process_id
+        assert ours.task_tree.id == spiff_wf.task_tree.id and ours.last_task.id == spiff_wf.last_task.id
+        assert sorted(map(str, ours.event_manager.tasks)) == sorted(map(str, spiff_wf.event_manager.tasks))
+        assert sorted(map(str, ours.subprocesses)) == sorted(map(str, spiff_wf.subprocesses))
+        kinds.update({"subprocess"} if ours.subprocesses else set())
+        kinds.update({"event wait"} if ours.event_manager.tasks else set())
+    assert kinds == {"subprocess", "event wait"}, "the fixture must cover subprocesses and event waits"
+
+
+def test_typed_task_data_survives_a_round_trip(session, waiting):
+    """Decimal, date, lists and nested dicts come back as they went in."""
+    row = session.scalars(select(ProcessInstance).where(ProcessInstance.process_id == "eng_review")).one()
+    loaded_def = definitions.load(session, row.definition_id)
+    wf = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs)
+    [ready] = [t for t in wf.tasks.values() if t.task_spec.name == "Task_review"]
+    assert ready.data["price"] == decimal.Decimal("1.50") and isinstance(ready.data["price"], decimal.Decimal)
+    assert ready.data["when"] == dt.date(2027, 3, 1)
+    assert ready.data["nested"] == {"k": [1, {"x": None}]} and ready.data["tags"] == ["a", "b"]
