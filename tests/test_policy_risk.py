@@ -135,3 +135,22 @@ def test_rectification_orders_deadlines_escalation_and_recheck(session, fixed_cl
     assert order.status == "closed" and order.rechecks == 2
     assert [t.task_name for t in tasks.list_tasks(session)] == ["Task_rectify"]  # the minor order remains
     assert order.closed_at == at(2026, 3, 18)
+
+
+def test_each_plan_stage_gets_its_own_inspection_call(session, fixed_clock):  # DEC-RM-LOOP
+    """One idi_inspection call per filed stage, in plan order; a later report does not inherit earlier findings."""
+    _bound(session, fixed_clock)
+    register_agency(session)
+    complete(session, "Task_appoint_agency", {"agency_code": "91330300RMA0000001"}, "uw1")
+    complete(session, "Task_file_plan", {"plan": {"plan_no": "P-1", "stages": ["foundation", "decoration"]}},
+             "agency1")
+    observe = {"grade": "observation", "major": False}
+    complete(session, "Task_inspect_stage", {"report": {"report_no": "R-1", "findings": [
+        {"item_no": 2, "description": "沉降观测点", **observe}, {"item_no": 5, "description": "底板渗水", **observe}]}},
+        "agency1")
+    complete(session, "Task_inspect_stage", {"report": {"report_no": "R-2", "findings": [
+        {"item_no": 8, "description": "吊顶", **observe}]}}, "agency1")
+    rows = session.scalars(select(Inspection).order_by(Inspection.id)).all()
+    assert [(i.stage, i.report_no, len(i.findings)) for i in rows] == [("foundation", "R-1", 2),
+                                                                       ("decoration", "R-2", 1)]
+    assert open_tasks(session) == []  # the lifecycle now waits for completion acceptance
