@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from engine import clock
 from engine.workdays import deadline_days, deadline_working_days
 
-__all__ = ["CoverDates", "add_years", "cover_dates", "deadline_days", "deadline_working_days", "local_midnight",
-           "parse_date"]
+__all__ = [
+    "CoverDates",
+    "add_years",
+    "cover_dates",
+    "deadline_days",
+    "deadline_working_days",
+    "local_midnight",
+    "parse_date",
+]
 
 
 def add_years(day: dt.date, years: int) -> dt.date:
@@ -35,8 +42,14 @@ class CoverDates:
 def cover_dates(completion: dt.date) -> CoverDates:
     """DEC-DATES: contractor C…C+2y, S = C+2y+1d, ends C+4y (6–8), C+8y (5), C+12y (1–4), all inclusive."""
     contractor_end = add_years(completion, 2)
-    return CoverDates(completion, contractor_end, contractor_end + dt.timedelta(days=1),
-                      add_years(completion, 4), add_years(completion, 8), add_years(completion, 12))
+    return CoverDates(
+        completion,
+        contractor_end,
+        contractor_end + dt.timedelta(days=1),
+        add_years(completion, 4),
+        add_years(completion, 8),
+        add_years(completion, 12),
+    )
 
 
 def local_midnight(day: dt.date) -> str:

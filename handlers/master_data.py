@@ -34,8 +34,15 @@ DEFAULTS: dict[str, Any] = {
     # LG-RM-MAJOR / DEC-RM-LOOP: a major finding is copied to the authority within this many working days.
     "major_copy_working_days": 1,
     # DEC-RM-LOOP: the inspection stages a plan may contain.
-    "inspection_stages": ["design_review", "foundation", "main_structure", "envelope_waterproofing", "mep",
-                          "decoration", "pre_completion"],
+    "inspection_stages": [
+        "design_review",
+        "foundation",
+        "main_structure",
+        "envelope_waterproofing",
+        "mep",
+        "decoration",
+        "pre_completion",
+    ],
     # LG-FUND-EXEMPT: minimum warranty years per cover item required for the maintenance-fund exemption.
     "exemption_minimum_years": {"1": 10, "2": 10, "3": 10, "4": 10, "5": 5, "6": 2, "7": 2, "8": 2},
 }

@@ -45,7 +45,8 @@ class Party(Base):
     credit_grade: Mapped[str] = mapped_column(String(10), default="")
     group_parent_code: Mapped[str] = mapped_column(String(64), default="")
     relations: Mapped[list[PartyRelation]] = relationship(
-        back_populates="party", cascade="all, delete-orphan")
+        back_populates="party", cascade="all, delete-orphan"
+    )
 
 
 class PartyRelation(Base):

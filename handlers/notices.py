@@ -46,40 +46,75 @@ def notice_content(policy: Policy, unit_no: str) -> dict:
     insurer = master_data.get("insurer")
     project = policy.project
     groups = [
-        {"items": "第1至4项", "years": 10, "start": policy.cover_start.isoformat(),
-         "end": policy.end_items_1_4.isoformat()},
-        {"items": "第5项", "years": 6, "start": policy.cover_start.isoformat(), "end": policy.end_item_5.isoformat()},
-        {"items": "第6至8项", "years": 2, "start": policy.cover_start.isoformat(),
-         "end": policy.end_items_6_8.isoformat()},
+        {
+            "items": "第1至4项",
+            "years": 10,
+            "start": policy.cover_start.isoformat(),
+            "end": policy.end_items_1_4.isoformat(),
+        },
+        {
+            "items": "第5项",
+            "years": 6,
+            "start": policy.cover_start.isoformat(),
+            "end": policy.end_item_5.isoformat(),
+        },
+        {
+            "items": "第6至8项",
+            "years": 2,
+            "start": policy.cover_start.isoformat(),
+            "end": policy.end_items_6_8.isoformat(),
+        },
     ]
     return {
-        "title": TITLE, "policy_no": policy.policy_no, "project": project.name, "address": project.address,
-        "unit_no": unit_no, "insurer": policy.insurer_name,
-        "scope": [f"{n}. {text}" for n, text in COVER_ITEMS], "exclusions": EXCLUSIONS,
+        "title": TITLE,
+        "policy_no": policy.policy_no,
+        "project": project.name,
+        "address": project.address,
+        "unit_no": unit_no,
+        "insurer": policy.insurer_name,
+        "scope": [f"{n}. {text}" for n, text in COVER_ITEMS],
+        "exclusions": EXCLUSIONS,
         "completion_date": project.completion_date.isoformat(),
-        "contractor_period": {"start": policy.contractor_start.isoformat(), "end": policy.contractor_end.isoformat()},
-        "cover_start": policy.cover_start.isoformat(), "periods": groups,
-        "claims_process": CLAIMS_PROCESS, "claims_department": insurer["claims_department"],
-        "contact": insurer["contact"], "address_of_department": insurer["address"],
-        "hotline": insurer["hotline"], "hotline_hours": insurer["hotline_hours"],
+        "contractor_period": {
+            "start": policy.contractor_start.isoformat(),
+            "end": policy.contractor_end.isoformat(),
+        },
+        "cover_start": policy.cover_start.isoformat(),
+        "periods": groups,
+        "claims_process": CLAIMS_PROCESS,
+        "claims_department": insurer["claims_department"],
+        "contact": insurer["contact"],
+        "address_of_department": insurer["address"],
+        "hotline": insurer["hotline"],
+        "hotline_hours": insurer["hotline_hours"],
     }
 
 
 def _lines(c: dict) -> list[tuple[str, str]]:
     """The notice as (kind, text) lines shared by the HTML and PDF renderings."""
-    lines = [("h1", c["title"]),
-             ("p", f"保单号：{c['policy_no']}　工程名称：{c['project']}　房屋：{c['unit_no']}"),
-             ("p", f"保险人：{c['insurer']}"),
-             ("h2", "一、保险范围"), *[("li", s) for s in c["scope"]], ("p", c["exclusions"]),
-             ("h2", "二、保险期间"),
-             ("p", f"竣工验收合格日期：{c['completion_date']}。竣工验收合格后两年内（{c['contractor_period']['start']}"
-                   f"至{c['contractor_period']['end']}）出现的质量缺陷，由施工承包单位负责维修。"),
-             *[("li", f"{g['items']}：{g['years']}年，自{g['start']}起至{g['end']}止") for g in c["periods"]],
-             ("h2", "三、保险责任开始时间"), ("p", f"保险责任自{c['cover_start']}开始。"),
-             ("h2", "四、保险理赔流程"), *[("li", s) for s in c["claims_process"]],
-             ("h2", "五、负责保险理赔工作的部门及联系方式"),
-             ("p", f"理赔部门：{c['claims_department']}"), ("p", f"联系地址：{c['address_of_department']}（{c['contact']}）"),
-             ("p", f"{c['hotline_hours']}保险服务专线电话：{c['hotline']}")]
+    lines = [
+        ("h1", c["title"]),
+        ("p", f"保单号：{c['policy_no']}　工程名称：{c['project']}　房屋：{c['unit_no']}"),
+        ("p", f"保险人：{c['insurer']}"),
+        ("h2", "一、保险范围"),
+        *[("li", s) for s in c["scope"]],
+        ("p", c["exclusions"]),
+        ("h2", "二、保险期间"),
+        (
+            "p",
+            f"竣工验收合格日期：{c['completion_date']}。竣工验收合格后两年内（{c['contractor_period']['start']}"
+            f"至{c['contractor_period']['end']}）出现的质量缺陷，由施工承包单位负责维修。",
+        ),
+        *[("li", f"{g['items']}：{g['years']}年，自{g['start']}起至{g['end']}止") for g in c["periods"]],
+        ("h2", "三、保险责任开始时间"),
+        ("p", f"保险责任自{c['cover_start']}开始。"),
+        ("h2", "四、保险理赔流程"),
+        *[("li", s) for s in c["claims_process"]],
+        ("h2", "五、负责保险理赔工作的部门及联系方式"),
+        ("p", f"理赔部门：{c['claims_department']}"),
+        ("p", f"联系地址：{c['address_of_department']}（{c['contact']}）"),
+        ("p", f"{c['hotline_hours']}保险服务专线电话：{c['hotline']}"),
+    ]
     return lines
 
 
@@ -89,10 +124,14 @@ def render_html(content: dict) -> str:
     for kind, text in _lines(content):
         tag = {"h1": "h1", "h2": "h2", "li": "p class=item", "p": "p"}[kind]
         body.append(f"<{tag}>{html.escape(text)}</{tag.split()[0]}>")
-    return ("<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>"
-            f"{html.escape(content['title'])}</title><style>body{{font-family:serif;max-width:48em;margin:2em auto}}"
-            ".item{margin-left:2em}@media print{body{margin:0}}</style></head><body>"
-            + "".join(body) + "</body></html>")
+    return (
+        "<!doctype html><html lang=zh-CN><head><meta charset=utf-8><title>"
+        f"{html.escape(content['title'])}</title>"
+        "<style>body{font-family:serif;max-width:48em;margin:2em auto}"
+        ".item{margin-left:2em}@media print{body{margin:0}}</style></head><body>"
+        + "".join(body)
+        + "</body></html>"
+    )
 
 
 def render_pdf(content: dict) -> bytes:
@@ -106,8 +145,7 @@ def render_pdf(content: dict) -> bytes:
         "li": ParagraphStyle("li", fontName=_FONT, fontSize=10.5, leading=16, leftIndent=18, wordWrap="CJK"),
     }
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A4, title=content["title"], author=content["insurer"],
-                            invariant=1)
+    doc = SimpleDocTemplate(buf, pagesize=A4, title=content["title"], author=content["insurer"], invariant=1)
     story = []
     for kind, text in _lines(content):
         story.append(Paragraph(html.escape(text), styles[kind]))
@@ -122,19 +160,29 @@ def generate_notices(ctx, policy_no: str) -> dict:
     """LG-NOTICE: the insurer's notice for every unit of the project, with the stored cover dates."""
     policy = policy_by_no(ctx.session, policy_no)
     if policy.cover_start is None:
-        raise ValueError("The cover dates are not fixed yet; record completion acceptance before the notices.")
+        raise ValueError(
+            "The cover dates are not fixed yet; record completion acceptance before the notices."
+        )
     units = list(policy.project.units or []) or ["全部"]
     for unit_no in units:
         content = notice_content(policy, unit_no)
-        ctx.session.add(Notice(policy_id=policy.id, unit_no=unit_no, content=content, html=render_html(content),
-                               pdf=render_pdf(content), generated_at=ctx.now))
+        ctx.session.add(
+            Notice(
+                policy_id=policy.id,
+                unit_no=unit_no,
+                content=content,
+                html=render_html(content),
+                pdf=render_pdf(content),
+                generated_at=ctx.now,
+            )
+        )
     ctx.session.flush()
     return {"units": units, "count": len(units)}
 
 
 @handler("idi.record_notice_delivery", params=("policy_no", "delivery"))
 def record_notice_delivery(ctx, policy_no: str, delivery: dict) -> dict:
-    """LG-NOTICE-DELIVER: the developer records handing the notice over with the unit; pending units remain."""
+    """LG-NOTICE-DELIVER: the developer records the handover of the notices; pending units remain."""
     policy = policy_by_no(ctx.session, policy_no)
     notices = {n.unit_no: n for n in ctx.session.scalars(select(Notice).where(Notice.policy_id == policy.id))}
     wanted = list(delivery.get("units") or [])

@@ -53,7 +53,9 @@ def upsert_party(session: Session, kind: str, data: dict) -> Party:
     """Create or update a party from form data {credit_code, name, qualification_grade, credit_grade, …}."""
     party = party_by_code(session, data["credit_code"])
     if party is None:
-        party = Party(credit_code=data["credit_code"], name=data.get("name") or data["credit_code"], kind=kind)
+        party = Party(
+            credit_code=data["credit_code"], name=data.get("name") or data["credit_code"], kind=kind
+        )
         session.add(party)
     party.name = data.get("name") or party.name
     for attr in ("qualification_grade", "credit_grade", "group_parent_code"):

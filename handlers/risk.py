@@ -41,9 +41,11 @@ def decide_agency_registration(ctx, registration_id: int, decision: dict) -> dic
 
 def registration_of(session, party: Party) -> AgencyRegistration | None:
     """The agency's current registration with the authority, if registered."""
-    return session.scalars(select(AgencyRegistration).where(
-        AgencyRegistration.party_id == party.id, AgencyRegistration.status == "registered")
-        .order_by(AgencyRegistration.id.desc())).first()
+    return session.scalars(
+        select(AgencyRegistration)
+        .where(AgencyRegistration.party_id == party.id, AgencyRegistration.status == "registered")
+        .order_by(AgencyRegistration.id.desc())
+    ).first()
 
 
 def affiliations(session, agency: Party, participants: dict[str, Party]) -> list[str]:
@@ -56,9 +58,14 @@ def affiliations(session, agency: Party, participants: dict[str, Party]) -> list
         for rel in party.relations:
             if rel.related_code == agency.credit_code:
                 found.append(f"the {role} {party.name} is {rel.relation} of {agency.name}")
-        if agency.group_parent_code and agency.group_parent_code in (party.group_parent_code, party.credit_code):
-            found.append(f"{agency.name} and the {role} {party.name} belong to the same group "
-                         f"({agency.group_parent_code})")
+        if agency.group_parent_code and agency.group_parent_code in (
+            party.group_parent_code,
+            party.credit_code,
+        ):
+            found.append(
+                f"{agency.name} and the {role} {party.name} belong to the same group "
+                f"({agency.group_parent_code})"
+            )
     return found
 
 
@@ -72,33 +79,52 @@ def engage_agency(ctx, policy_no: str, agency_code: str) -> dict:
     if agency is None or agency.kind != "agency":
         return {"engaged": False, "reason": f"No risk management agency with credit code '{agency_code}'."}
     if registration_of(ctx.session, agency) is None:
-        reasons.append(f"风险管理机构未在龙港市建设行政主管部门登记 (LG-RM-REG): {agency.name} is not registered "
-                       "with the Longgang construction authority")
-    participants = {role: ctx.session.get(Party, pid) for role, pid in (
-        ("developer", project.developer_id), ("contractor", project.contractor_id),
-        ("designer", project.designer_id), ("supervisor", project.supervisor_id)) if pid}
+        reasons.append(
+            f"风险管理机构未在龙港市建设行政主管部门登记 (LG-RM-REG): {agency.name} is not registered "
+            "with the Longgang construction authority"
+        )
+    participants = {
+        role: ctx.session.get(Party, pid)
+        for role, pid in (
+            ("developer", project.developer_id),
+            ("contractor", project.contractor_id),
+            ("designer", project.designer_id),
+            ("supervisor", project.supervisor_id),
+        )
+        if pid
+    }
     related = affiliations(ctx.session, agency, participants)
     if related:
         reasons.append("风险管理机构与参建单位有关联关系 (LG-RM-INDEP): " + "; ".join(related))
     reason = "; ".join(reasons)
-    row = Engagement(policy_id=policy.id, agency_id=agency.id, status="refused" if reasons else "active",
-                     reason=reason, checked_at=ctx.now)
+    row = Engagement(
+        policy_id=policy.id,
+        agency_id=agency.id,
+        status="refused" if reasons else "active",
+        reason=reason,
+        checked_at=ctx.now,
+    )
     ctx.session.add(row)
     ctx.session.flush()
     return {"engaged": not reasons, "reason": reason, "engagement_id": row.id}
 
 
 def _active_engagement(session, policy_id: int) -> Engagement:
-    row = session.scalars(select(Engagement).where(Engagement.policy_id == policy_id, Engagement.status == "active")
-                          .order_by(Engagement.id.desc())).first()
+    row = session.scalars(
+        select(Engagement)
+        .where(Engagement.policy_id == policy_id, Engagement.status == "active")
+        .order_by(Engagement.id.desc())
+    ).first()
     if row is None:
-        raise DomainRecordMissing("The policy has no active risk management engagement; engage an agency first.")
+        raise DomainRecordMissing(
+            "The policy has no active risk management engagement; engage an agency first."
+        )
     return row
 
 
 @handler("idi.file_plan", params=("policy_no", "plan"))
 def file_plan(ctx, policy_no: str, plan: dict) -> dict:
-    """LG-RM-REG, DEC-RM-LOOP: the agency files its implementation plan (inspection stages) with the authority."""
+    """LG-RM-REG, DEC-RM-LOOP: the agency files its plan (inspection stages) with the authority."""
     policy = policy_by_no(ctx.session, policy_no)
     engagement = _active_engagement(ctx.session, policy.id)
     known = master_data.get("inspection_stages")
@@ -119,8 +145,9 @@ def next_inspection_stage(ctx, policy_no: str) -> dict:
         raise DomainRecordMissing("The risk management plan is not filed; file it before any inspection.")
     agency = ctx.session.get(Party, engagement.agency_id)
     if registration_of(ctx.session, agency) is None:
-        raise DomainRecordMissing(f"{agency.name} is no longer registered with the authority (LG-RM-REG); "
-                                  "no inspection may start.")
+        raise DomainRecordMissing(
+            f"{agency.name} is no longer registered with the authority (LG-RM-REG); no inspection may start."
+        )
     done = set(ctx.session.scalars(select(Inspection.stage).where(Inspection.engagement_id == engagement.id)))
     remaining = [s for s in engagement.plan_stages if s not in done]
     return {"stage": remaining[0] if remaining else None, "remaining": len(remaining)}
@@ -132,20 +159,29 @@ def _after(iso_instant: str, days: int) -> str:
 
 @handler("idi.record_inspection", params=("policy_no", "stage", "report"))
 def record_inspection(ctx, policy_no: str, stage: str, report: dict) -> dict:
-    """DEC-RM-LOOP: store the risk report; every graded finding gets a rectification order with its deadline."""
+    """DEC-RM-LOOP: store the report; each graded finding gets a rectification order and deadline."""
     policy = policy_by_no(ctx.session, policy_no)
     engagement = _active_engagement(ctx.session, policy.id)
     findings = list(report.get("findings") or [])
-    inspection = Inspection(project_id=policy.project_id, engagement_id=engagement.id, stage=stage,
-                            report_no=report["report_no"], inspected_at=ctx.now,
-                            has_major=any(f.get("major") for f in findings))
+    inspection = Inspection(
+        project_id=policy.project_id,
+        engagement_id=engagement.id,
+        stage=stage,
+        report_no=report["report_no"],
+        inspected_at=ctx.now,
+        has_major=any(f.get("major") for f in findings),
+    )
     ctx.session.add(inspection)
     days_by_grade = master_data.get("rectification_days")
     steps = master_data.get("escalation_steps")
     orders = []
     for item in findings:
-        finding = Finding(item_no=int(item["item_no"]), grade=item["grade"], major=bool(item.get("major")),
-                          description=item["description"])
+        finding = Finding(
+            item_no=int(item["item_no"]),
+            grade=item["grade"],
+            major=bool(item.get("major")),
+            description=item["description"],
+        )
         inspection.findings.append(finding)
         if item["grade"] not in ORDER_GRADES:
             continue
@@ -155,8 +191,15 @@ def record_inspection(ctx, policy_no: str, stage: str, report: dict) -> dict:
         order.finding_id = finding.id
         ctx.session.add(order)
         ctx.session.flush()
-        orders.append({"order_id": order.id, "grade": item["grade"], "description": item["description"],
-                       "due_at": due, **{f"escalate_{s['level']}_at": _after(due, s["after_days"]) for s in steps}})
+        orders.append(
+            {
+                "order_id": order.id,
+                "grade": item["grade"],
+                "description": item["description"],
+                "due_at": due,
+                **{f"escalate_{s['level']}_at": _after(due, s["after_days"]) for s in steps},
+            }
+        )
     ctx.session.flush()
     return {"inspection_id": inspection.id, "has_major": inspection.has_major, "orders": orders}
 

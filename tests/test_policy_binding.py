@@ -36,10 +36,13 @@ def _register(session, fixed_clock, project_no="LG-1", deploy=True, **overrides)
     return inst
 
 
-@pytest.mark.parametrize("overrides, words", [
-    ({"in_longgang": False}, "outside Longgang"),
-    ({"project_type": "renovation"}, "not a new building"),
-])
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"in_longgang": False}, "outside Longgang"),
+        ({"project_type": "renovation"}, "not a new building"),
+    ],
+)
 def test_project_out_of_scope_is_refused_with_the_reason(session, fixed_clock, overrides, words):  # LG-SCOPE
     inst = _register(session, fixed_clock, **overrides)
     project = session.scalars(select(Project).where(Project.project_no == "LG-1")).one()
@@ -56,15 +59,19 @@ def _quote(session, fixed_clock, qualification, credit, cost, deploy=True):
     return policy_of(session, "LG-1")
 
 
-@pytest.mark.parametrize("qualification, credit, cost, factors, rate, premium", [
-    ("特级", "A", "100000000.00", ("0.90", "0.90"), "0.0125", "1250000.00"),        # 1.215% raised to the floor
-    ("一级", "B", "12345678.91", ("0.95", "0.95"), "0.01353750", "167129.63"),       # 167129.628244125
-    ("二级", "C", "1000003.00", ("1.00", "1.00"), "0.015", "15000.05"),              # 15000.045: half-up, not even
-    ("二级", "C", "2000000.00", ("1.00", "1.00"), "0.015", "30000.00"),
-])
-def test_quote_shows_each_factor_from_the_decision_table(session, fixed_clock, qualification, credit, cost,
-                                                         factors, rate, premium):
-    """DEC-RATE LG-PREM-BASE LG-PREM-RATE: base 1.50% x qualification x credit, floor 1.25%, half-up to 0.01."""
+@pytest.mark.parametrize(
+    "qualification, credit, cost, factors, rate, premium",
+    [
+        ("特级", "A", "100000000.00", ("0.90", "0.90"), "0.0125", "1250000.00"),  # 1.215% raised to the floor
+        ("一级", "B", "12345678.91", ("0.95", "0.95"), "0.01353750", "167129.63"),  # 167129.628244125
+        ("二级", "C", "1000003.00", ("1.00", "1.00"), "0.015", "15000.05"),  # 15000.045: half-up, not even
+        ("二级", "C", "2000000.00", ("1.00", "1.00"), "0.015", "30000.00"),
+    ],
+)
+def test_quote_shows_each_factor_from_the_decision_table(
+    session, fixed_clock, qualification, credit, cost, factors, rate, premium
+):
+    """DEC-RATE LG-PREM-BASE LG-PREM-RATE: 1.50% x qualification x credit, floor 1.25%, half-up to 0.01."""
     policy = _quote(session, fixed_clock, qualification, credit, cost)
     quote = policy.quote
     assert quote["premium_base"] == cost and quote["base_rate"] == "0.0150" and quote["floor"] == "0.0125"
@@ -95,7 +102,9 @@ def test_underwriter_declines_the_risk(session, fixed_clock):  # LG-PREM-RATE
 def test_insurer_comes_from_master_data(session, fixed_clock, tmp_path, monkeypatch):  # LG-INSURER
     assert "人保财险温州市分公司" in master_data.get("insurer")["name"]
     override = tmp_path / "master.json"
-    override.write_text(json.dumps({"insurer": {**master_data.get("insurer"), "name": "Another Insurer Co."}}))
+    override.write_text(
+        json.dumps({"insurer": {**master_data.get("insurer"), "name": "Another Insurer Co."}})
+    )
     monkeypatch.setenv("IDIFLOW_MASTER_DATA", str(override))
     master_data.reload()
     try:
@@ -108,8 +117,12 @@ def test_insurer_comes_from_master_data(session, fixed_clock, tmp_path, monkeypa
 
 def _accept_and_sign(session, permit_status="not_applied", permit_applied_on=None):
     complete(session, "Task_review_quote", {"review_decision": "accept"}, "uw1")
-    complete(session, "Task_sign_policy", {"permit_status": permit_status, "permit_applied_on": permit_applied_on},
-             "developer1")
+    complete(
+        session,
+        "Task_sign_policy",
+        {"permit_status": permit_status, "permit_applied_on": permit_applied_on},
+        "developer1",
+    )
 
 
 def test_signing_after_permit_application_is_refused(session, fixed_clock):  # LG-BIND-PREPERMIT
@@ -158,7 +171,9 @@ def test_partial_payments_do_not_make_the_policy_effective(session, fixed_clock)
     assert policy_of(session, "LG-1").status == "construction"
 
 
-def test_missing_contract_clause_is_flagged_and_blocks_the_permit_gate(session, fixed_clock):  # LG-BIND-CONTRACT
+def test_missing_contract_clause_is_flagged_and_blocks_the_permit_gate(
+    session, fixed_clock
+):  # LG-BIND-CONTRACT
     _register(session, fixed_clock, idi_clause_present=False)
     project = session.scalars(select(Project)).one()
     assert "LG-BIND-CONTRACT" in project.compliance_flag
@@ -168,8 +183,12 @@ def test_missing_contract_clause_is_flagged_and_blocks_the_permit_gate(session, 
     session.expire_all()
     assert not session.scalars(select(Project)).one().permit_gate_open
     assert open_tasks(session) == ["Task_amend_contract"]
-    complete(session, "Task_amend_contract", {"contract": {"contract_no": "HT-2", "idi_clause_present": True}},
-             "developer1")
+    complete(
+        session,
+        "Task_amend_contract",
+        {"contract": {"contract_no": "HT-2", "idi_clause_present": True}},
+        "developer1",
+    )
     session.expire_all()
     project = session.scalars(select(Project)).one()
     assert project.permit_gate_open and project.compliance_flag == ""

@@ -19,21 +19,38 @@ pytestmark = pytest.mark.backends("sqlite")
 def _route(session, item_no, reported_at, **defect):
     from conftest import commit
 
-    row = instances.start_instance(session, "idi_coverage_check", {
-        "policy_no": "IDI-LG-2026-001", "defect": {"item_no": item_no, "reported_at": reported_at, **defect}},
-        "claims1")
+    row = instances.start_instance(
+        session,
+        "idi_coverage_check",
+        {
+            "policy_no": "IDI-LG-2026-001",
+            "defect": {"item_no": item_no, "reported_at": reported_at, **defect},
+        },
+        "claims1",
+    )
     commit(session)
     assert row.status == "completed"
     return instances.variables(session, row.id)["routing"]
 
 
-# C = 2027-06-30: contractor to 2029-06-30; S 2029-07-01; 6-8 to 2031-06-30; 5 to 2035-06-30; 1-4 to 2039-06-30.
-@pytest.mark.parametrize("item, last_covered_day, first_expired_day", [
-    (1, "2039-06-30", "2039-07-01"), (2, "2039-06-30", "2039-07-01"), (3, "2039-06-30", "2039-07-01"),
-    (4, "2039-06-30", "2039-07-01"), (5, "2035-06-30", "2035-07-01"), (6, "2031-06-30", "2031-07-01"),
-    (7, "2031-06-30", "2031-07-01"), (8, "2031-06-30", "2031-07-01"),
-])
-def test_each_item_is_covered_from_s_to_its_end(session, fixed_clock, item, last_covered_day, first_expired_day):
+# C = 2027-06-30: contractor to 2029-06-30; S 2029-07-01; 6-8 to 2031-06-30; 5 to 2035-06-30;
+# 1-4 to 2039-06-30.
+@pytest.mark.parametrize(
+    "item, last_covered_day, first_expired_day",
+    [
+        (1, "2039-06-30", "2039-07-01"),
+        (2, "2039-06-30", "2039-07-01"),
+        (3, "2039-06-30", "2039-07-01"),
+        (4, "2039-06-30", "2039-07-01"),
+        (5, "2035-06-30", "2035-07-01"),
+        (6, "2031-06-30", "2031-07-01"),
+        (7, "2031-06-30", "2031-07-01"),
+        (8, "2031-06-30", "2031-07-01"),
+    ],
+)
+def test_each_item_is_covered_from_s_to_its_end(
+    session, fixed_clock, item, last_covered_day, first_expired_day
+):
     """LG-COV-1 LG-COV-2 LG-COV-3 LG-COV-4 LG-COV-5 LG-COV-6 LG-COV-7 LG-COV-8 DEC-ROUTE DEC-DATES."""
     covered_policy(session, fixed_clock)
     assert _route(session, item, "2029-06-30T23:00:00+08:00")["route"] == "contractor"  # LG-COV-START
@@ -68,15 +85,20 @@ def test_exclusions_and_items_outside_the_list(session, fixed_clock):  # LG-COV-
 def _exempt(session, approved=True):
     complete(session, "Task_request_exemption", {"request_exemption": True}, "developer1")
     assert open_tasks(session) == ["Task_decide_exemption", "Task_deliver_notices"]
-    complete(session, "Task_decide_exemption", {"decision": {"approved": approved, "ref_no": "LGJ-2027-8"}},
-             "officer1")
+    complete(
+        session,
+        "Task_decide_exemption",
+        {"decision": {"approved": approved, "ref_no": "LGJ-2027-8"}},
+        "officer1",
+    )
 
 
 def _cancel(session, reason="项目转让"):
     from conftest import commit
 
-    row = instances.start_instance(session, "idi_cancellation", {"policy_no": "IDI-LG-2026-001"}, "developer1",
-                                   business_key="CX-1")
+    row = instances.start_instance(
+        session, "idi_cancellation", {"policy_no": "IDI-LG-2026-001"}, "developer1", business_key="CX-1"
+    )
     commit(session)
     complete(session, "Task_request_cancellation", {"cancellation_reason": reason}, "developer1", "CX-1")
     return row
@@ -107,8 +129,9 @@ def test_denied_exemption_leaves_cancellation_open(session, fixed_clock):  # LG-
 def test_ineligible_cover_is_not_put_to_the_authority(session, fixed_clock, tmp_path, monkeypatch):
     """LG-FUND-EXEMPT: cover short of the required warranty periods cannot be submitted."""
     override = tmp_path / "m.json"
-    override.write_text(json.dumps({"exemption_minimum_years": {**master_data.get("exemption_minimum_years"),
-                                                                "5": 8}}))
+    override.write_text(
+        json.dumps({"exemption_minimum_years": {**master_data.get("exemption_minimum_years"), "5": 8}})
+    )
     monkeypatch.setenv("IDIFLOW_MASTER_DATA", str(override))
     master_data.reload()
     try:

@@ -52,12 +52,21 @@ def test_lifecycle_from_registration_to_last_expiry(session, fixed_clock, comple
     accept_completion(session, "LG-E2E", completion)
     policy = policy_of(session, "LG-E2E")
     assert policy.status == "contractor_period"
-    assert (policy.contractor_start.isoformat(), policy.contractor_end.isoformat(), policy.cover_start.isoformat(),
-            policy.end_items_6_8.isoformat(), policy.end_item_5.isoformat(), policy.end_items_1_4.isoformat()) == \
-        (completion, contractor_end, cover_start, end_6_8, end_5, end_1_4)
+    assert (
+        policy.contractor_start.isoformat(),
+        policy.contractor_end.isoformat(),
+        policy.cover_start.isoformat(),
+        policy.end_items_6_8.isoformat(),
+        policy.end_item_5.isoformat(),
+        policy.end_items_1_4.isoformat(),
+    ) == (completion, contractor_end, cover_start, end_6_8, end_5, end_1_4)
     complete(session, "Task_request_exemption", {"request_exemption": False}, "developer1")
-    complete(session, "Task_deliver_notices",
-             {"delivery": {"delivered_on": completion, "units": ["1-101", "1-102"], "recipient": "业主"}}, "dev1")
+    complete(
+        session,
+        "Task_deliver_notices",
+        {"delivery": {"delivered_on": completion, "units": ["1-101", "1-102"], "recipient": "业主"}},
+        "dev1",
+    )
 
     timers = {t.task_name: t.due_at for t in session.query(Timer).filter(Timer.status == "waiting")}
     assert timers == {"Timer_cover_start": at(*map(int, cover_start.split("-")), 0, 0).astimezone(dt.UTC)}
@@ -65,15 +74,26 @@ def test_lifecycle_from_registration_to_last_expiry(session, fixed_clock, comple
     # The last day of the contractor period is still the contractor's (LG-COV-START).
     assert move_clock(session, fixed_clock, at(*map(int, contractor_end.split("-")), 23, 59)) == 0
     assert policy_of(session, "LG-E2E").status == "contractor_period"
-    steps = [(cover_start, "insured", False), (end_6_8, "partly_expired", True),
-             (end_5, "partly_expired", True), (end_1_4, "expired", True)]
+    steps = [
+        (cover_start, "insured", False),
+        (end_6_8, "partly_expired", True),
+        (end_5, "partly_expired", True),
+        (end_1_4, "expired", True),
+    ]
     for day, status, is_end in steps:
         when = _midnight_after(day) if is_end else at(*map(int, day.split("-")), 0, 0)
         assert move_clock(session, fixed_clock, when - SECOND) == 0, f"fired early before {day}"
         assert move_clock(session, fixed_clock, when + SECOND) == 1, f"did not fire at {day}"
         assert policy_of(session, "LG-E2E").status == status, day
     history = [h["status"] for h in policy_of(session, "LG-E2E").status_history]
-    assert history == ["quoted", "signed", "construction", "contractor_period", "insured", "partly_expired",
-                       "expired"]
+    assert history == [
+        "quoted",
+        "signed",
+        "construction",
+        "contractor_period",
+        "insured",
+        "partly_expired",
+        "expired",
+    ]
     assert instances.get_instance(session, inst.id).status == "completed"
     assert session.query(ProcessInstance).filter(ProcessInstance.status == "running").count() == 0

@@ -1,4 +1,4 @@
-"""Risk management driven through the engine (LG-RM-HIRE, LG-RM-REG, LG-RM-INDEP, LG-RM-MAJOR, DEC-RM-LOOP)."""
+"""Risk management through the engine (LG-RM-HIRE, LG-RM-REG, LG-RM-INDEP, LG-RM-MAJOR, DEC-RM-LOOP)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,12 @@ def test_unregistered_agency_cannot_be_engaged(session, fixed_clock):  # LG-RM-R
 
 def test_affiliated_agency_is_refused_with_the_relation_named(session, fixed_clock):  # LG-RM-INDEP
     _bound(session, fixed_clock)
-    register_agency(session, "91330300RMA0000002", "建工风控有限公司",
-                    related_parties=[{"credit_code": CONTRACTOR, "relation": "a subsidiary"}])
+    register_agency(
+        session,
+        "91330300RMA0000002",
+        "建工风控有限公司",
+        related_parties=[{"credit_code": CONTRACTOR, "relation": "a subsidiary"}],
+    )
     register_agency(session, "91330300RMA0000003", "同集团风控公司", group_parent_code=CONTRACTOR)
     for code in ("91330300RMA0000002", "91330300RMA0000003"):
         complete(session, "Task_appoint_agency", {"agency_code": code}, "uw1")
@@ -59,7 +63,9 @@ def test_registered_independent_agency_is_engaged_after_signing(session, fixed_c
     engagement = session.scalars(select(Engagement)).one()
     assert engagement.status == "active" and engagement.reason == ""
     assert open_tasks(session) == ["Task_file_plan"]
-    complete(session, "Task_file_plan", {"plan": {"plan_no": "P-1", "stages": ["foundation", "mep"]}}, "agency1")
+    complete(
+        session, "Task_file_plan", {"plan": {"plan_no": "P-1", "stages": ["foundation", "mep"]}}, "agency1"
+    )
     session.expire_all()
     assert session.scalars(select(Engagement)).one().plan_filed_at == at(2026, 3, 2)
     assert open_tasks(session) == ["Task_inspect_stage"]
@@ -96,11 +102,14 @@ def test_no_major_finding_no_authority_copy(session, fixed_clock):  # LG-RM-MAJO
 
 def test_rectification_orders_deadlines_escalation_and_recheck(session, fixed_clock):  # DEC-RM-LOOP
     _bound(session, fixed_clock)
-    _inspect(session, [
-        {"item_no": 4, "grade": "serious", "major": False, "description": "悬挑板配筋不足"},
-        {"item_no": 8, "grade": "minor", "major": False, "description": "墙面抹灰开裂"},
-        {"item_no": 5, "grade": "observation", "major": False, "description": "屋面找坡待观察"},
-    ])
+    _inspect(
+        session,
+        [
+            {"item_no": 4, "grade": "serious", "major": False, "description": "悬挑板配筋不足"},
+            {"item_no": 8, "grade": "minor", "major": False, "description": "墙面抹灰开裂"},
+            {"item_no": 5, "grade": "observation", "major": False, "description": "屋面找坡待观察"},
+        ],
+    )
     orders = {o.finding_id: o for o in session.scalars(select(Rectification))}
     assert len(orders) == 2  # observations create no order
     rect = sorted(tasks.list_tasks(session, lanes=["contractor"]), key=lambda t: t.due_at)
@@ -113,9 +122,15 @@ def test_rectification_orders_deadlines_escalation_and_recheck(session, fixed_cl
         session.expire_all()
         order = session.get(Rectification, serious.id)
         assert order.escalation_level == level
-    assert [e["to"] for e in order.escalations] == ["responsible party (reminder)", "insurer and developer",
-                                                    "authority"]
-    assert session.get(Rectification, (set(o.id for o in orders.values()) - {serious.id}).pop()).escalation_level == 0
+    assert [e["to"] for e in order.escalations] == [
+        "responsible party (reminder)",
+        "insurer and developer",
+        "authority",
+    ]
+    assert (
+        session.get(Rectification, (set(o.id for o in orders.values()) - {serious.id}).pop()).escalation_level
+        == 0
+    )
     serious_task = next(t for t in rect if t.due_at == at(2026, 3, 10, 0, 0))
     tasks.complete_task(session, serious_task.id, {"evidence": "已加固"}, "contractor1")
     commit(session)
@@ -138,19 +153,40 @@ def test_rectification_orders_deadlines_escalation_and_recheck(session, fixed_cl
 
 
 def test_each_plan_stage_gets_its_own_inspection_call(session, fixed_clock):  # DEC-RM-LOOP
-    """One idi_inspection call per filed stage, in plan order; a later report does not inherit earlier findings."""
+    """One idi_inspection call per filed stage, in order; a later report keeps only its own findings."""
     _bound(session, fixed_clock)
     register_agency(session)
     complete(session, "Task_appoint_agency", {"agency_code": "91330300RMA0000001"}, "uw1")
-    complete(session, "Task_file_plan", {"plan": {"plan_no": "P-1", "stages": ["foundation", "decoration"]}},
-             "agency1")
+    complete(
+        session,
+        "Task_file_plan",
+        {"plan": {"plan_no": "P-1", "stages": ["foundation", "decoration"]}},
+        "agency1",
+    )
     observe = {"grade": "observation", "major": False}
-    complete(session, "Task_inspect_stage", {"report": {"report_no": "R-1", "findings": [
-        {"item_no": 2, "description": "沉降观测点", **observe}, {"item_no": 5, "description": "底板渗水", **observe}]}},
-        "agency1")
-    complete(session, "Task_inspect_stage", {"report": {"report_no": "R-2", "findings": [
-        {"item_no": 8, "description": "吊顶", **observe}]}}, "agency1")
+    complete(
+        session,
+        "Task_inspect_stage",
+        {
+            "report": {
+                "report_no": "R-1",
+                "findings": [
+                    {"item_no": 2, "description": "沉降观测点", **observe},
+                    {"item_no": 5, "description": "底板渗水", **observe},
+                ],
+            }
+        },
+        "agency1",
+    )
+    complete(
+        session,
+        "Task_inspect_stage",
+        {"report": {"report_no": "R-2", "findings": [{"item_no": 8, "description": "吊顶", **observe}]}},
+        "agency1",
+    )
     rows = session.scalars(select(Inspection).order_by(Inspection.id)).all()
-    assert [(i.stage, i.report_no, len(i.findings)) for i in rows] == [("foundation", "R-1", 2),
-                                                                       ("decoration", "R-2", 1)]
+    assert [(i.stage, i.report_no, len(i.findings)) for i in rows] == [
+        ("foundation", "R-1", 2),
+        ("decoration", "R-2", 1),
+    ]
     assert open_tasks(session) == []  # the lifecycle now waits for completion acceptance

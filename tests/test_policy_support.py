@@ -1,4 +1,4 @@
-"""Drivers for the IDI lifecycle tests: deploy workflows/, seed parties, complete tasks by name, move the clock.
+"""Drivers for the IDI lifecycle tests: deploy workflows/, complete tasks by name, move the clock.
 
 No tests live here; test_policy*.py and test_notice*.py import these helpers.
 """
@@ -49,9 +49,16 @@ def party(code: str, name: str, **extra) -> dict:
 def project_form(**overrides) -> dict:
     """A valid registration: new residential work in Longgang, cost 100,000,000.00, clause present."""
     project = {
-        "name": "龙港新城安置房一期", "address": "龙港市新城大道1号", "district": "龙港市", "in_longgang": True,
-        "project_type": "new_residential", "construction_cost": "100000000.00", "contract_no": "HT-2026-001",
-        "idi_clause_present": True, "permit_applied_on": None, "units": ["1-101", "1-102"],
+        "name": "龙港新城安置房一期",
+        "address": "龙港市新城大道1号",
+        "district": "龙港市",
+        "in_longgang": True,
+        "project_type": "new_residential",
+        "construction_cost": "100000000.00",
+        "contract_no": "HT-2026-001",
+        "idi_clause_present": True,
+        "permit_applied_on": None,
+        "units": ["1-101", "1-102"],
         "parties": {
             "developer": party("91330300DEV0000001", "龙港城投置业有限公司", credit_grade="A"),
             "contractor": party("91330300CON0000001", "浙江建工集团有限公司", qualification_grade="特级"),
@@ -88,8 +95,9 @@ def fire_due_timers(session) -> int:
     """Fire every waiting timer whose due time has passed (stand-in until engine.timers lands)."""
     fired = 0
     now = clock.now()
-    due = session.scalars(select(Timer.instance_id).where(Timer.status == "waiting", Timer.due_at < now)
-                          .distinct()).all()
+    due = session.scalars(
+        select(Timer.instance_id).where(Timer.status == "waiting", Timer.due_at < now).distinct()
+    ).all()
     for instance_id in due:
         row = session.get(ProcessInstance, instance_id)
         if row.status != "running":
@@ -116,30 +124,51 @@ def policy_of(session, project_no: str) -> Policy:
 
 def start_policy(session, project_no: str = "LG-2026-001", actor: str = "developer1") -> ProcessInstance:
     """Start the policy lifecycle for a project number and commit."""
-    row = instances.start_instance(session, "idi_policy", {"project_no": project_no}, actor,
-                                   business_key=project_no, title=f"IDI {project_no}")
+    row = instances.start_instance(
+        session,
+        "idi_policy",
+        {"project_no": project_no},
+        actor,
+        business_key=project_no,
+        title=f"IDI {project_no}",
+    )
     commit(session)
     return row
 
 
-def register_agency(session, code: str = "91330300RMA0000001", name: str = "浙江安居风险管理有限公司",
-                    approved: bool = True, **extra) -> None:
+def register_agency(
+    session,
+    code: str = "91330300RMA0000001",
+    name: str = "浙江安居风险管理有限公司",
+    approved: bool = True,
+    **extra,
+) -> None:
     """Run the agency registration process to its decision (LG-RM-REG)."""
     instances.start_instance(session, "idi_agency_registration", {}, "agency1", business_key=f"AG-{code}")
     commit(session)
     complete(session, "Task_apply_registration", {"agency": party(code, name, **extra)}, "agency1")
-    complete(session, "Task_review_registration",
-             {"decision": {"approved": approved, "reg_no": "LGRM-001" if approved else "", "reason": ""}},
-             "officer1")
+    complete(
+        session,
+        "Task_review_registration",
+        {"decision": {"approved": approved, "reg_no": "LGRM-001" if approved else "", "reason": ""}},
+        "officer1",
+    )
 
 
 def bind_policy(session, project_no: str = "LG-2026-001", **project_overrides) -> ProcessInstance:
     """Register, quote, accept, sign and pay in full: the policy is effective and the permit gate open."""
     row = start_policy(session, project_no)
     complete(session, "Task_register_project", project_form(**project_overrides), "developer1", project_no)
-    complete(session, "Task_review_quote", {"review_decision": "accept", "review_note": ""}, "uw1", project_no)
-    complete(session, "Task_sign_policy", {"permit_status": "not_applied", "permit_applied_on": None},
-             "developer1", project_no)
+    complete(
+        session, "Task_review_quote", {"review_decision": "accept", "review_note": ""}, "uw1", project_no
+    )
+    complete(
+        session,
+        "Task_sign_policy",
+        {"permit_status": "not_applied", "permit_applied_on": None},
+        "developer1",
+        project_no,
+    )
     premium = policy_of(session, project_no).premium
     pay(session, project_no, str(premium))
     return row
@@ -147,30 +176,44 @@ def bind_policy(session, project_no: str = "LG-2026-001", **project_overrides) -
 
 def pay(session, project_no: str, amount: str) -> None:
     """The bank tells the engine a premium payment arrived."""
-    messages.correlate_message(session, "premium_paid", {"amount": amount, "reference": "BANK-1"},
-                               business_key=project_no)
+    messages.correlate_message(
+        session, "premium_paid", {"amount": amount, "reference": "BANK-1"}, business_key=project_no
+    )
     commit(session)
 
 
-def run_risk_management(session, project_no: str = "LG-2026-001", stages=("foundation",),
-                        agency_code: str = "91330300RMA0000001") -> None:
+def run_risk_management(
+    session, project_no: str = "LG-2026-001", stages=("foundation",), agency_code: str = "91330300RMA0000001"
+) -> None:
     """Appoint the agency, file the plan and pass each stage's inspection with no findings."""
     complete(session, "Task_appoint_agency", {"agency_code": agency_code}, "uw1", project_no)
-    complete(session, "Task_file_plan", {"plan": {"plan_no": "PLAN-1", "stages": list(stages)}}, "agency1",
-             project_no)
+    complete(
+        session,
+        "Task_file_plan",
+        {"plan": {"plan_no": "PLAN-1", "stages": list(stages)}},
+        "agency1",
+        project_no,
+    )
     for i, _stage in enumerate(stages):
-        complete(session, "Task_inspect_stage", {"report": {"report_no": f"R-{i}", "findings": []}}, "agency1")
+        complete(
+            session, "Task_inspect_stage", {"report": {"report_no": f"R-{i}", "findings": []}}, "agency1"
+        )
 
 
 def accept_completion(session, project_no: str, completion_date: str) -> None:
     """The authority's completion-acceptance record arrives (records C)."""
-    messages.correlate_message(session, "completion_accepted",
-                               {"completion_date": completion_date, "record_no": "JG-1"}, business_key=project_no)
+    messages.correlate_message(
+        session,
+        "completion_accepted",
+        {"completion_date": completion_date, "record_no": "JG-1"},
+        business_key=project_no,
+    )
     commit(session)
 
 
-def covered_policy(session, fixed_clock, project_no: str = "LG-2026-001", completion: str = "2027-06-30",
-                   **project_overrides) -> ProcessInstance:
+def covered_policy(
+    session, fixed_clock, project_no: str = "LG-2026-001", completion: str = "2027-06-30", **project_overrides
+) -> ProcessInstance:
     """A bound policy through risk management and completion acceptance (cover dates fixed)."""
     deploy_workflows(session)
     fixed_clock.set(at(2026, 3, 2))

@@ -12,21 +12,40 @@ from engine import lint
 
 pytestmark = pytest.mark.backends("sqlite")
 NS = {**lint.NS, "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
-FLOW_NODE_TAGS = ("startEvent", "endEvent", "intermediateCatchEvent", "boundaryEvent", "userTask", "serviceTask",
-                  "businessRuleTask", "callActivity", "exclusiveGateway", "parallelGateway")
-READABLE_ID = re.compile(r"^(StartEvent|End|Task|Service|Rule|Gateway|Timer|Event|Boundary|Call|Flow|Lane|"
-                         r"LaneSet|Participant|Collaboration|Message|MessageDef|Error|ErrorDef|TimerDef|Loop|"
-                         r"Definitions|Diagram|Plane|order|idi)(_[a-z0-9_]+)?$")
+FLOW_NODE_TAGS = (
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "boundaryEvent",
+    "userTask",
+    "serviceTask",
+    "businessRuleTask",
+    "callActivity",
+    "exclusiveGateway",
+    "parallelGateway",
+)
+READABLE_ID = re.compile(
+    r"^(StartEvent|End|Task|Service|Rule|Gateway|Timer|Event|Boundary|Call|Flow|Lane|"
+    r"LaneSet|Participant|Collaboration|Message|MessageDef|Error|ErrorDef|TimerDef|Loop|"
+    r"Definitions|Diagram|Plane|order|idi)(_[a-z0-9_]+)?$"
+)
 DIAGRAMS = sorted(WORKFLOWS.glob("*.bpmn"))
 
 
 def test_every_workflow_file_deploys(session):
     """Deploy parses and lints every BPMN, DMN and form file of workflows/ (lint raises on any problem)."""
     deployed = {d.process_id for d in deploy_workflows(session)}
-    assert deployed == {"idi_policy", "idi_inspection", "idi_rectification", "idi_agency_registration",
-                        "idi_cancellation", "idi_coverage_check"}
+    assert deployed == {
+        "idi_policy",
+        "idi_inspection",
+        "idi_rectification",
+        "idi_agency_registration",
+        "idi_cancellation",
+        "idi_coverage_check",
+    }
     assert len([n for n in workflow_bundle() if n.endswith(".schema.json")]) == len(
-        list((WORKFLOWS / "forms").glob("*.schema.json")))
+        list((WORKFLOWS / "forms").glob("*.schema.json"))
+    )
 
 
 @pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.name)
@@ -35,8 +54,11 @@ def test_diagram_has_interchange_for_every_element(path):
     root = etree.parse(str(path)).getroot()
     drawn = {s.get("bpmnElement") for s in root.iterfind(".//bpmndi:BPMNShape", NS)}
     edges = {s.get("bpmnElement") for s in root.iterfind(".//bpmndi:BPMNEdge", NS)}
-    nodes = {el.get("id") for tag in (*FLOW_NODE_TAGS, "lane", "participant")
-             for el in root.iterfind(f".//bpmn:{tag}", NS)}
+    nodes = {
+        el.get("id")
+        for tag in (*FLOW_NODE_TAGS, "lane", "participant")
+        for el in root.iterfind(f".//bpmn:{tag}", NS)
+    }
     flows = {el.get("id") for el in root.iterfind(".//bpmn:sequenceFlow", NS)}
     assert nodes - drawn == set() and flows - edges == set()
     plane = root.find(".//bpmndi:BPMNPlane", NS)
@@ -45,10 +67,13 @@ def test_diagram_has_interchange_for_every_element(path):
 
 @pytest.mark.parametrize("path", DIAGRAMS, ids=lambda p: p.name)
 def test_diagram_ids_are_readable_and_rules_documented(path):
-    """Ids name what they are (no generated Activity_0x8f2k); every service task cites the rule it implements."""
+    """Ids name what they are (no Activity_0x8f2k); every service task cites the rule it implements."""
     root = etree.parse(str(path)).getroot()
-    ids = [el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")
-           and el.tag.startswith("{" + NS["bpmn"])]
+    ids = [
+        el.get("id")
+        for el in root.iter()
+        if isinstance(el.tag, str) and el.get("id") and el.tag.startswith("{" + NS["bpmn"])
+    ]
     assert [i for i in ids if not READABLE_ID.match(i)] == []
     undocumented = []
     for task in root.iterfind(".//bpmn:serviceTask", NS):
@@ -58,5 +83,11 @@ def test_diagram_ids_are_readable_and_rules_documented(path):
     status_only = {"Service_record_decline"}  # an outcome record, no rule of its own
     assert set(undocumented) - status_only == set()
     lanes = {lane.get("name") for lane in root.iterfind(".//bpmn:lane", NS)}
-    assert lanes <= {"developer", "contractor", "underwriter", "claims_handler", "risk_engineer",
-                     "authority_officer"}
+    assert lanes <= {
+        "developer",
+        "contractor",
+        "underwriter",
+        "claims_handler",
+        "risk_engineer",
+        "authority_officer",
+    }

@@ -20,10 +20,25 @@ BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
 DC = "http://www.omg.org/spec/DD/20100524/DC"
 DI = "http://www.omg.org/spec/DD/20100524/DI"
 NS = {"bpmn": BPMN, "bpmndi": BPMNDI}
-FLOW_NODES = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "userTask",
-              "serviceTask", "scriptTask", "businessRuleTask", "manualTask", "sendTask", "receiveTask",
-              "callActivity", "subProcess", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
-              "eventBasedGateway"}
+FLOW_NODES = {
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "userTask",
+    "serviceTask",
+    "scriptTask",
+    "businessRuleTask",
+    "manualTask",
+    "sendTask",
+    "receiveTask",
+    "callActivity",
+    "subProcess",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+}
 COL_W, SLOT_H, POOL_X, LABEL_W, TOP = 160, 120, 160, 30, 80
 
 
@@ -82,7 +97,10 @@ def layout_process(process, plane, participant_id: str | None, y0: int) -> int:
     nodes = {el.get("id"): el for el in process if isinstance(el.tag, str) and _local(el) in FLOW_NODES}
     boundaries = {el.get("id"): el for el in process.iterfind("bpmn:boundaryEvent", NS)}
     attached = {bid: el.get("attachedToRef") for bid, el in boundaries.items()}
-    flows = [(f.get("id"), f.get("sourceRef"), f.get("targetRef")) for f in process.iterfind("bpmn:sequenceFlow", NS)]
+    flows = [
+        (f.get("id"), f.get("sourceRef"), f.get("targetRef"))
+        for f in process.iterfind("bpmn:sequenceFlow", NS)
+    ]
     lanes = list(process.iterfind(".//bpmn:lane", NS)) or [None]
     lane_of = {}
     for i, lane in enumerate(lanes):
@@ -103,15 +121,23 @@ def layout_process(process, plane, participant_id: str | None, y0: int) -> int:
 
     def shape(el_id, x, yy, w, h, **attrs):
         s = etree.SubElement(plane, f"{{{BPMNDI}}}BPMNShape", id=f"{el_id}_di", bpmnElement=el_id, **attrs)
-        etree.SubElement(s, f"{{{DC}}}Bounds", x=str(int(x)), y=str(int(yy)), width=str(int(w)), height=str(int(h)))
+        etree.SubElement(
+            s, f"{{{DC}}}Bounds", x=str(int(x)), y=str(int(yy)), width=str(int(w)), height=str(int(h))
+        )
         bounds[el_id] = (x, yy, w, h)
 
     if participant_id:
         shape(participant_id, POOL_X, y0, width, y - y0, isHorizontal="true")
     for i, lane in enumerate(lanes):
         if lane is not None:
-            shape(lane.get("id"), POOL_X + LABEL_W, lane_y[i], width - LABEL_W, lane_slots[i] * SLOT_H + 20,
-                  isHorizontal="true")
+            shape(
+                lane.get("id"),
+                POOL_X + LABEL_W,
+                lane_y[i],
+                width - LABEL_W,
+                lane_slots[i] * SLOT_H + 20,
+                isHorizontal="true",
+            )
     for (li, c), members in slots.items():
         for k, n in enumerate(members):
             w, h = _size(_local(nodes[n]))
@@ -131,8 +157,12 @@ def layout_process(process, plane, participant_id: str | None, y0: int) -> int:
         if src in attached:
             pts = [(sx + sw / 2, sy + sh), (sx + sw / 2, ty + th / 2), (tx, ty + th / 2)]
             if tx < sx:
-                pts = [(sx + sw / 2, sy + sh), (sx + sw / 2, max(sy + sh, ty + th) + 20),
-                       (tx + tw / 2, max(sy + sh, ty + th) + 20), (tx + tw / 2, ty + th)]
+                pts = [
+                    (sx + sw / 2, sy + sh),
+                    (sx + sw / 2, max(sy + sh, ty + th) + 20),
+                    (tx + tw / 2, max(sy + sh, ty + th) + 20),
+                    (tx + tw / 2, ty + th),
+                ]
         elif tx > sx:
             mx = (sx + sw + tx) / 2
             pts = [(sx + sw, sy + sh / 2), (mx, sy + sh / 2), (mx, ty + th / 2), (tx, ty + th / 2)]
@@ -154,7 +184,9 @@ def layout(path: Path) -> None:
     collab = root.find("bpmn:collaboration", NS)
     diagram = etree.SubElement(root, f"{{{BPMNDI}}}BPMNDiagram", id=f"Diagram_{path.stem}")
     plane_ref = collab.get("id") if collab is not None else root.find("bpmn:process", NS).get("id")
-    plane = etree.SubElement(diagram, f"{{{BPMNDI}}}BPMNPlane", id=f"Plane_{path.stem}", bpmnElement=plane_ref)
+    plane = etree.SubElement(
+        diagram, f"{{{BPMNDI}}}BPMNPlane", id=f"Plane_{path.stem}", bpmnElement=plane_ref
+    )
     participants = {p.get("processRef"): p.get("id") for p in root.iterfind(".//bpmn:participant", NS)}
     y = TOP
     for process in root.iterfind("bpmn:process", NS):
