@@ -12,8 +12,8 @@ from conftest import commit
 from sqlalchemy import select
 
 import handlers  # noqa: F401 - registers the IDI handlers and roles
-from engine import clock, definitions, instances, messages, runtime, tasks
-from engine.models import ProcessInstance, Timer
+from engine import clock, definitions, instances, messages, tasks, timers
+from engine.models import ProcessInstance
 from handlers.models import Policy, Project
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -92,22 +92,10 @@ def open_tasks(session, business_key: str | None = None) -> list[str]:
 
 
 def fire_due_timers(session) -> int:
-    """Fire every waiting timer whose due time has passed (stand-in until engine.timers lands)."""
-    fired = 0
-    now = clock.now()
-    due = session.scalars(
-        select(Timer.instance_id).where(Timer.status == "waiting", Timer.due_at < now).distinct()
-    ).all()
-    for instance_id in due:
-        row = session.get(ProcessInstance, instance_id)
-        if row.status != "running":
-            continue
-        loaded = runtime.open_instance(session, instance_id, "timer")
-        runtime.advance(session, loaded)
-        runtime.save(session, loaded)
-        fired += 1
+    """Fire every timer that is due on the simulated clock (engine.timers), commit; how many fired."""
+    results = timers.fire_due(session, owner="test")
     commit(session)
-    return fired
+    return sum(1 for r in results if r.outcome == "fired")
 
 
 def move_clock(session, fixed_clock, when: dt.datetime) -> int:
