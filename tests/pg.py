@@ -26,7 +26,7 @@ SERVER_SETTINGS = {
     "shared_buffers": "64MB",
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] %d '",
-    "timezone": "'UTC'",
+    "timezone": "'Asia/Shanghai'",  # like a server in Longgang: catches naive-datetime bugs
 }
 SERVICE_USER_FALLBACK = "idiflow-pg"
 TEMPLATE_DB = "idiflow_template"
