@@ -3,4 +3,4 @@
 Boundaries: may import `engine` (registry, errors, db base, clock); never `web`.
 """
 
-from . import cover, fund, models, notices, risk, roles, underwriting  # noqa: F401 - registers the IDI roles and domain tables  # noqa: F401 - registers the service-task handlers
+from . import cover, fund, models, notices, risk, roles, underwriting  # noqa: F401 - registers roles, tables, handlers
