@@ -42,7 +42,9 @@ class Loaded:
 
 # Hot statements are built once: building a statement and its cache key costs more than running it.
 _INSTANCES = ProcessInstance.__table__
-_LOCK = select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id"))
+# populate_existing: a row this session loaded earlier is refreshed from the locked read, never reused stale.
+_LOCK = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id"))
+         .execution_options(populate_existing=True))
 _LOCK_FOR_UPDATE = _LOCK.with_for_update()
 _INSERT_INSTANCE = insert(_INSTANCES)
 _UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.id == bindparam("b_id"),
