@@ -61,8 +61,7 @@ def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: s
         raise TaskNotReady(f"Task '{row.title}' is no longer waiting for input; someone completed it first.",
                            task_id=task_id, completed_by=row.completed_by)
     before = dict(task.data)
-    task.task_spec.add_data_from_form(task, data) if hasattr(task.task_spec, "add_data_from_form") \
-        else task.data.update(data)
+    _apply_form(task, data)
     task.run()
     done = {"status": "completed", "completed_at": clock.now(), "completed_by": actor,
             "assignee": row.assignee or actor}
@@ -74,6 +73,19 @@ def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: s
     for key, value in done.items():  # what the row now holds (save cancels only tasks still open)
         set_committed_value(row, key, value)
     return row
+
+
+def _apply_form(task, data: dict[str, Any]) -> None:
+    """Store submitted form data: under spiffworkflow:variableName if set, else as top-level keys.
+
+    Spiff's own add_data_from_form deep-merges, which would keep stale list items when a form is
+    submitted again in a loop; a submission replaces the values it names.
+    """
+    variable = getattr(task.task_spec, "variable", None)
+    if variable:
+        task.data[variable] = data
+    else:
+        task.data.update(data)
 
 
 def claim_task(session: Session, task_id: str, actor: str, assignee: str | None = None) -> HumanTask:
