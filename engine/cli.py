@@ -18,7 +18,8 @@ import click
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, definitions, incidents, instances, tasks
+from . import clock, db, definitions, incidents, instances, tasks
+from .cli_timers import register as register_timer_commands
 from .errors import DefinitionInvalid, EngineError, FormInvalid
 from .models import HumanTask
 
@@ -52,12 +53,15 @@ class Runtime:
         self.url = url
         self._engine: Engine | None = None
         self._factory: sessionmaker[Session] | None = None
+        self._previous_clock: clock.Clock | None = None
 
     @property
     def factory(self) -> sessionmaker[Session]:
         if self._factory is None:
             self._engine = db.make_engine(self.url)
             self._factory = db.make_session_factory(self._engine)
+            # The database's clock (simulated in demo/sandbox), so CLI, web and workers agree on "now".
+            self._previous_clock = clock.configure(self._engine)
         return self._factory
 
     def work(self, write: bool = True):
@@ -65,6 +69,8 @@ class Runtime:
         return db.unit_of_work(self.factory, write=write)
 
     def close(self) -> None:
+        if self._previous_clock is not None:
+            clock.install(self._previous_clock)
         if self._engine is not None:
             self._engine.dispose()
 
@@ -345,6 +351,8 @@ def serve(rt: Runtime, host: str, port: int) -> None:
         click.echo(f"serving on http://{host}:{port}/ (waitress)", err=True)
         waitress.serve(app, host=host, port=port)
 
+
+register_timer_commands(main)  # idiflow clock / timers / worker (engine/cli_timers.py)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,6 +14,7 @@ the workers and the CLI agree. The simulated clock moves only when told (`advanc
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 import time
@@ -25,13 +26,17 @@ from dateutil.relativedelta import relativedelta
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from sqlalchemy import event, select
+from sqlalchemy.exc import DBAPIError
 
+from . import db
 from .errors import EngineError
 from .models import ClockState
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 CLOCK_ROW = 1
@@ -103,9 +108,18 @@ class DatabaseClock(Clock):
         cached = self._cached
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
             return cached[1], cached[2]
-        with self.engine.connect() as conn:
-            query = select(ClockState.mode, ClockState.now).where(ClockState.id == CLOCK_ROW)
-            row = conn.execute(query).first()
+        # A plain read, even inside a writer's `write_intent()`: SQLite must not queue this connection
+        # behind the caller's own write lock (BEGIN IMMEDIATE would wait for the busy timeout).
+        token = db._sqlite_begin.set("BEGIN")
+        try:
+            with self.engine.connect() as conn:
+                query = select(ClockState.mode, ClockState.now).where(ClockState.id == CLOCK_ROW)
+                row = conn.execute(query).first()
+        except DBAPIError as err:
+            log.warning("cannot read the clock row (%s); using the system clock", err.__class__.__name__)
+            row = None  # no schema yet (before `idiflow init-db`): wall time
+        finally:
+            db._sqlite_begin.reset(token)
         mode, value = (row[0], row[1]) if row else ("system", None)
         self._cached = (time.monotonic(), mode, value)
         return mode, value
@@ -187,11 +201,14 @@ def local_today() -> dt.date:
     return to_local(now()).date()
 
 
+def for_database(engine: Engine, ttl: float = 0.5) -> Clock:
+    """The clock a process on this database uses: the shared database clock, or wall time in production."""
+    return SystemClock() if is_production() else DatabaseClock(engine, ttl)
+
+
 def configure(engine: Engine, ttl: float = 0.5) -> Clock:
-    """Install the process clock for a deployment: the shared database clock, or wall time in production."""
-    chosen: Clock = SystemClock() if is_production() else DatabaseClock(engine, ttl)
-    install(chosen)
-    return chosen
+    """Install `for_database(engine)` as the process clock; returns the previous one (to restore)."""
+    return install(for_database(engine, ttl))
 
 
 def read_state(session: Session) -> ClockState | None:

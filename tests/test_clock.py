@@ -92,11 +92,7 @@ def test_production_refuses_the_simulated_clock(session, factory, monkeypatch):
         clock.DatabaseClock(factory.kw["bind"])
     with pytest.raises(clock.SimulatedClockRefused, match="production"):
         clock.simulate(session, START)
-    previous = clock.current()
-    try:
-        assert isinstance(clock.configure(factory.kw["bind"]), clock.SystemClock)
-    finally:
-        clock.install(previous)
+    assert isinstance(clock.for_database(factory.kw["bind"]), clock.SystemClock)
 
 
 def test_production_ignores_a_simulated_row_left_in_the_database(session, factory, monkeypatch):
@@ -121,3 +117,18 @@ def test_bad_durations_and_dates_say_what_to_write():
         clock.parse_delta("soon")
     assert clock.parse_when("2037-03-01") == dt.datetime(2037, 2, 28, 16, tzinfo=dt.UTC)
     assert clock.parse_when("2037-03-01T00:00:00Z") == dt.datetime(2037, 3, 1, tzinfo=dt.UTC)
+
+
+def test_a_writer_reads_the_shared_clock_without_waiting_for_its_own_lock(session, factory, db_clock):
+    """SQLite: the clock read must not queue behind the caller's BEGIN IMMEDIATE (30 s busy timeout)."""
+    import time
+
+    from engine import db
+
+    clock.simulate(session, START)
+    commit(session)
+    with db.unit_of_work(factory) as writer:
+        writer.connection()  # holds the write lock from here
+        started = time.monotonic()
+        assert clock.DatabaseClock(factory.kw["bind"], ttl=0).now() == START
+        assert time.monotonic() - started < 2
