@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_config(app, config)
     init_domain(app)
     db.init_app(app)
+    init_timers(app)
     errors.init_app(app)
     init_blueprints(app)
     init_index(app)
@@ -33,6 +34,27 @@ def init_config(app: Flask, overrides: dict[str, Any] | None) -> None:
 def init_domain(_app: Flask) -> None:
     """Import the IDI domain so its roles and service-task handlers are registered."""
     import handlers  # noqa: F401
+
+
+def init_timers(app: Flask) -> None:
+    """The engine's clock for this database, and the embedded timer sweeper (not when testing).
+
+    Scaled mode runs `idiflow worker` processes instead: set IDIFLOW_SCHEDULER=0 for the web processes.
+    """
+    import os
+
+    from engine import clock, scheduler
+
+    if app.testing:
+        return
+    database = db.database(app)
+    if app.config.get("IDIFLOW_ENV") == "production":
+        clock.install(clock.SystemClock())
+    else:
+        clock.configure(database.engine)
+    enabled = app.config.get("IDIFLOW_SCHEDULER", os.environ.get("IDIFLOW_SCHEDULER", "1"))
+    if str(enabled).strip().lower() not in ("0", "false", "no", "off"):
+        scheduler.start_embedded(database.session_factory)
 
 
 def blueprints() -> list[tuple[Any, str | None]]:

@@ -116,6 +116,29 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
     "/incidents/{incident_id}/retry": {
         "post": operation("Run an incident's failed task again", "incidents", errors=(404, 409)),
     },
+    "/clock": {
+        "get": operation("The engine's time (UTC and Asia/Shanghai), simulated or system, and the next due "
+                         "timer", "clock"),
+    },
+    "/clock/advance": {
+        "post": operation("Move the simulated clock forward by an ISO duration (P2Y) or 2y/3mo/10d/12h, "
+                          "firing due timers in order (process_owner, administrator; not in production)",
+                          "clock", body=_obj(duration=STR), errors=(400, 403, 409, 422)),
+    },
+    "/clock/advance-to": {
+        "post": operation("Move the simulated clock to an ISO time (naive = Asia/Shanghai), firing due "
+                          "timers in order (process_owner, administrator; not in production)", "clock",
+                          body=_obj(when=STR), errors=(400, 403, 409, 422)),
+    },
+    "/clock/next": {
+        "post": operation("Jump the simulated clock to the next due timer and fire it (process_owner, "
+                          "administrator; not in production)", "clock", errors=(403, 409)),
+    },
+    "/timers": {
+        "get": operation("Timers by due date with local (Asia/Shanghai) due times; status pending by "
+                         "default, `all` for every one", "clock", ok_schema=ITEMS,
+                         query=("status", "instance_id", *PAGE)),
+    },
     "/openapi.json": {
         "get": operation("This document", "meta", auth=False),
     },
