@@ -1,0 +1,125 @@
+"""Claim disputes and recovery: coverage appraisal, loss assessment, subrogation and credit feedback.
+
+LG-DSP-APPRAISAL, LG-DSP-AMOUNT, LG-CLM-SUBRO, LG-CREDIT (RULES.md sections 6-8).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import BpmnError, handler
+
+from .claim_models import Appraisal, Claim, CreditRecord, ExpertBody, LossAssessment, Subrogation
+from .claims import agreed, claim_by_no, note
+from .records import money
+
+#: Who pays a loss assessor's fee is recorded per case (RULES.md LG-DSP-AMOUNT [DECISION]).
+LOSS_FEE_PAYERS = ("insurer", "owner", "shared")
+
+
+def expert_body(session: Session, credit_code: str) -> ExpertBody | None:
+    """The registered appraisal or loss-assessment body with this credit code."""
+    return session.scalars(select(ExpertBody).where(ExpertBody.credit_code == credit_code)).first()
+
+
+def _latest(session: Session, model, claim: Claim):
+    return session.scalars(select(model).where(model.claim_id == claim.id).order_by(model.id.desc())).first()
+
+
+@handler("claims.entrust_appraisal", params=("claim_no", "body_code"))
+def entrust_appraisal(ctx, claim_no: str, body_code: str) -> dict:
+    """LG-DSP-APPRAISAL: owner and insurer jointly entrust a qualified appraisal body (refused otherwise)."""
+    claim = claim_by_no(ctx.session, claim_no)
+    body = expert_body(ctx.session, body_code)
+    if body is None or not body.qualification_no:
+        raise BpmnError("BODY_NOT_QUALIFIED", f"'{body_code}' is not a registered appraisal body with a "
+                        "qualification; choose a qualified body (LG-DSP-APPRAISAL).")
+    appraisal = Appraisal(claim_id=claim.id, body_id=body.id, jointly_entrusted_by=["owner", "insurer"],
+                          entrusted_at=ctx.now)
+    ctx.session.add(appraisal)
+    note(claim, "appraisal_entrusted", body.name)
+    ctx.session.flush()
+    return {"appraisal_id": appraisal.id, "body_name": body.name}
+
+
+@handler("claims.settle_appraisal", params=("claim_no", "appraisal"))
+def settle_appraisal(ctx, claim_no: str, appraisal: dict) -> dict:
+    """LG-DSP-APPRAISAL: covered → the insurer pays the fee and the claim resumes; not covered → the owner."""
+    claim = claim_by_no(ctx.session, claim_no)
+    row = _latest(ctx.session, Appraisal, claim)
+    covered = appraisal["result"] == "covered"
+    row.result, row.fee, row.report_no = appraisal["result"], money(appraisal.get("fee") or 0), \
+        appraisal.get("report_no", "")
+    row.fee_payer, row.decided_at = ("insurer" if covered else "owner"), ctx.now
+    if appraisal.get("responsible_party_code"):
+        row.responsible_party_code = appraisal["responsible_party_code"]
+        claim.responsible_party_code = appraisal["responsible_party_code"]
+        claim.responsible_basis = "appraisal"
+    note(claim, "appraised_covered" if covered else "appraised_not_covered", f"fee paid by {row.fee_payer}")
+    return {"covered": covered, "fee_payer": row.fee_payer}
+
+
+@handler("claims.entrust_loss_assessment", params=("claim_no", "body_code", "fee_payer"))
+def entrust_loss_assessment(ctx, claim_no: str, body_code: str, fee_payer: str) -> dict:
+    """LG-DSP-AMOUNT: only a body with a valid judicial-appraisal (司法鉴定) licence assesses the loss."""
+    claim = claim_by_no(ctx.session, claim_no)
+    body = expert_body(ctx.session, body_code)
+    today = ctx.now.date()
+    if body is None or not body.judicial_licence_no or (
+            body.licence_valid_until is not None and body.licence_valid_until < today):
+        raise BpmnError("NO_JUDICIAL_LICENCE", f"'{body_code}' holds no valid judicial-appraisal licence; "
+                        "the amount must be assessed by a licensed body (LG-DSP-AMOUNT).")
+    if fee_payer not in LOSS_FEE_PAYERS:
+        raise ValueError(f"fee_payer must be one of {LOSS_FEE_PAYERS}, not '{fee_payer}'.")
+    row = LossAssessment(claim_id=claim.id, body_id=body.id, licence_no=body.judicial_licence_no,
+                         entrusted_at=ctx.now, fee_payer=fee_payer)
+    ctx.session.add(row)
+    note(claim, "loss_assessment_entrusted", body.name)
+    ctx.session.flush()
+    return {"assessment_id": row.id, "body_name": body.name, "licence_no": body.judicial_licence_no}
+
+
+@handler("claims.settle_loss_assessment", params=("claim_no", "assessment"))
+def settle_loss_assessment(ctx, claim_no: str, assessment: dict) -> dict:
+    """LG-DSP-AMOUNT: the assessed amount binds the agreement; the fee payer was recorded at entrustment."""
+    claim = claim_by_no(ctx.session, claim_no)
+    row = _latest(ctx.session, LossAssessment, claim)
+    row.assessed_amount, row.fee = money(assessment["assessed_amount"]), money(assessment.get("fee") or 0)
+    row.report_no, row.decided_at = assessment.get("report_no", ""), ctx.now
+    claim.agreed_amount = row.assessed_amount
+    note(claim, "agreed", f"amount set by loss assessment: {row.assessed_amount}")
+    return agreed(claim, ctx.now)
+
+
+@handler("claims.record_subrogation", params=("claim_no", "subrogation"))
+def record_subrogation(ctx, claim_no: str, subrogation: dict) -> dict:
+    """LG-CLM-SUBRO LG-CREDIT: pursue the responsible unit; established liability feeds the credit record."""
+    claim = claim_by_no(ctx.session, claim_no)
+    against = subrogation.get("against_party_code") or claim.responsible_party_code
+    if not against:
+        raise ValueError(f"Claim {claim_no}: subrogation needs the responsible unit's credit code.")
+    established = bool(subrogation.get("liability_established"))
+    basis = claim.responsible_basis or "survey"
+    row = Subrogation(claim_id=claim.id, against_party_code=against, basis=basis,
+                      amount_claimed=money(subrogation.get("amount_claimed") or 0),
+                      amount_recovered=money(subrogation.get("amount_recovered") or 0),
+                      liability_established=established, status="closed", opened_at=ctx.now,
+                      closed_at=ctx.now)
+    ctx.session.add(row)
+    if established:
+        ctx.session.add(CreditRecord(
+            subject_code=against, event_type="established_defect_liability", claim_id=claim.id,
+            evidence_ref=f"{claim.claim_no}/{row.basis}", recorded_at=ctx.now,
+            detail=f"Defect liability established in subrogation on claim {claim.claim_no} (item "
+                   f"{claim.category}); claimed {row.amount_claimed}, recovered {row.amount_recovered}."))
+    note(claim, "subrogation", f"against {against}: recovered {row.amount_recovered}")
+    return {"against": against, "recovered": str(row.amount_recovered), "credit_feedback": established}
+
+
+def credit_records(session: Session, subject_code: str | None = None) -> list[CreditRecord]:
+    """LG-CREDIT: credit feedback records the authority (and later rating decisions) read."""
+    query = select(CreditRecord).order_by(CreditRecord.id)
+    if subject_code:
+        query = query.where(CreditRecord.subject_code == subject_code)
+    return list(session.scalars(query))

@@ -1,0 +1,123 @@
+"""The claims centre's front door: report a defect at any hour, follow it, withdraw it (LG-CLM-CENTER).
+
+`report_defect` is the one entry point the owner portal, the hotline screen and the API call. It registers
+the claim, starts its own claim process instance (business key = claim number, linked to the policy, not
+a subprocess of the policy instance) and returns the claim number at once, day or night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import clock, instances, messages
+from engine.errors import InstanceConflict, MessageNotCorrelated
+
+from .claim_models import Claim
+from .claims import ClaimRefused, claim_by_no
+from .models import Policy, Project
+from .records import DomainRecordMissing, policy_by_no
+
+PROCESS_ID = "idi_claim"
+CHANNELS = ("hotline", "portal", "app", "property_company", "agent")
+WITHDRAWABLE = ("routed_insurer",)
+
+
+class ClaimNotWithdrawable(InstanceConflict):
+    """The claim has moved past the survey; it can no longer be withdrawn."""
+
+
+def policy_for_unit(session: Session, unit: str) -> Policy:
+    """The policy of the project that lists `unit` (e.g. '1-101'), or DomainRecordMissing."""
+    for policy in session.scalars(select(Policy).join(Project).order_by(Policy.id)):
+        if unit in (policy.project.units or []):
+            return policy
+    raise DomainRecordMissing(f"No insured project lists the unit '{unit}'; give the policy number instead.")
+
+
+def _next_claim_no(session: Session, day: dt.date) -> str:
+    prefix = f"CLM-{day:%Y%m%d}-"
+    last = session.scalar(select(func.max(Claim.claim_no)).where(Claim.claim_no.startswith(prefix)))
+    return f"{prefix}{(int(last[-4:]) + 1 if last else 1):04d}"
+
+
+def _insert_claim(session: Session, fields: dict, day: dt.date) -> Claim:
+    """Insert the claim under the next free number of its day; a concurrent taker of a number retries."""
+    for _ in range(5):
+        claim = Claim(claim_no=_next_claim_no(session, day), **fields)
+        savepoint = session.begin_nested()
+        try:
+            session.add(claim)
+            session.flush()
+        except IntegrityError:
+            savepoint.rollback()
+            continue
+        savepoint.commit()
+        return claim
+    raise InstanceConflict("Could not allocate a claim number because many reports arrived at once; "
+                           "send the report again.")
+
+
+def report_defect(session: Session, category: int, description: str, reporter: str, channel: str,
+                  policy_no: str | None = None, unit: str = "", reported_at: dt.datetime | None = None,
+                  actor: str | None = None) -> str:
+    """LG-CLM-CENTER: register a defect report and start its claim process; returns CLM-YYYYMMDD-NNNN."""
+    if channel not in CHANNELS:
+        raise ClaimRefused(f"Unknown report channel '{channel}'; use one of {', '.join(CHANNELS)}.")
+    if isinstance(category, bool) or not isinstance(category, int):
+        raise ClaimRefused(f"The defect category must be a whole number (items 1-8), not {category!r}.")
+    if policy_no:
+        policy = policy_by_no(session, policy_no)
+    elif unit:
+        policy = policy_for_unit(session, unit)
+    else:
+        raise ClaimRefused("Name the policy number or the unit (building-room) of the defect.")
+    now = clock.now()
+    reported = clock.ensure_utc(reported_at) if reported_at else now
+    day = clock.to_local(reported).date()  # DEC-COVDATE: the local Asia/Shanghai date of the report
+    claim = _insert_claim(session, dict(
+        policy_id=policy.id, unit=unit, category=category, description=description, reporter=reporter,
+        channel=channel, reported_at=reported, reported_on=day, status="reported", updated_at=now,
+        history=[{"status": "reported", "at": now.isoformat(), "note": channel}]), day)
+    row = instances.start_instance(session, PROCESS_ID, {
+        "claim_no": claim.claim_no, "policy_no": policy.policy_no, "unit": unit, "category": category,
+        "description": description, "reporter": reporter, "channel": channel,
+        "reported_at": reported.isoformat()}, actor or reporter, business_key=claim.claim_no,
+        title=f"{claim.claim_no} {policy.policy_no} {unit}".strip())
+    claim.instance_id = row.id
+    session.flush()
+    return claim.claim_no
+
+
+def withdraw_claim(session: Session, claim_no: str, actor: str, reason: str = "") -> Claim:
+    """The owner withdraws a claim that is still waiting for its survey; later it is a conflict (409)."""
+    claim = claim_by_no(session, claim_no)
+    refusal = ClaimNotWithdrawable(f"Claim {claim_no} is {claim.status}; only a claim waiting for its survey "
+                                   "can be withdrawn. Ask the claims handler to close it instead.",
+                                   claim_no=claim_no, status=claim.status)
+    if claim.status not in WITHDRAWABLE:
+        raise refusal
+    try:
+        messages.correlate_message(session, "claim_withdrawn", {"withdrawal": {"reason": reason}},
+                                   business_key=claim_no, actor=actor)
+    except MessageNotCorrelated:
+        raise refusal from None
+    session.refresh(claim)
+    if claim.status != "closed":
+        raise refusal
+    return claim
+
+
+def list_claims(session: Session, reporter: str | None = None, status: str | None = None,
+                limit: int = 50, offset: int = 0) -> tuple[list[Claim], int]:
+    """Claims newest first (optionally one reporter's or one status), with the total count."""
+    query = select(Claim)
+    if reporter:
+        query = query.where(Claim.reporter == reporter)
+    if status:
+        query = query.where(Claim.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return list(session.scalars(query.order_by(Claim.id.desc()).limit(limit).offset(offset))), total
