@@ -21,6 +21,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     init_timers(app)
     errors.init_app(app)
+    init_pages(app)
     init_blueprints(app)
     init_index(app)
     return app
@@ -59,11 +60,25 @@ def init_timers(app: Flask) -> None:
 
 def blueprints() -> list[tuple[Any, str | None]]:
     """Every blueprint with its URL prefix; add a new area here."""
+    from . import admin, auth, i18n, inbox, portal, taskpage, ui_api
+    from . import cockpit, studio
     from .api import bp as api
 
     return [
         (api, "/api/v1"),
+        (studio.bp, None), (cockpit.bp, None),
+        (auth.bp, None), (i18n.bp, None), (inbox.bp, None), (taskpage.bp, None), (portal.bp, None),
+        (admin.bp, None), (ui_api.bp, "/api/ui"),
     ]
+
+
+def init_pages(app: Flask) -> None:
+    """The case-worker pages: language and formats, login sessions with CSRF, HTML error pages."""
+    from . import auth, i18n, pages
+
+    i18n.init_app(app)
+    auth.init_app(app)
+    pages.init_app(app)
 
 
 def init_blueprints(app: Flask) -> None:

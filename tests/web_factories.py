@@ -1,0 +1,64 @@
+"""Factories for the web tests (pages and browser): an app on a fresh database, users, a claims diagram."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from engine import db, definitions, instances
+from handlers.roles import IDI_ROLES
+from web import create_app
+from web.accounts import create_user
+from web.db import database
+
+WEBFLOWS = Path(__file__).parent / "webflows"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def web_bundle() -> dict[str, str]:
+    """web_claim.bpmn and its forms as a deploy bundle."""
+    files = {"web_claim.bpmn": (WEBFLOWS / "web_claim.bpmn").read_text()}
+    for form in (WEBFLOWS / "forms").glob("*.json"):
+        files[f"forms/{form.name}"] = form.read_text()
+    return files
+
+
+def gen_app(db_url: str, **config):
+    """A web app on a migrated database, with one demo user per IDI role (password demo-<role>)."""
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    engine.dispose()
+    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url, **config})
+    with db.unit_of_work(database(app).session_factory) as session:
+        for role, label in IDI_ROLES.items():
+            create_user(session, role, [role], f"demo-{role}", display_name=label)
+        create_user(session, "handler2", ["claims_handler"], "demo-handler2", display_name="李理赔")
+        create_user(session, "owner2", ["owner"], "demo-owner2", display_name="王业主")
+    return app
+
+
+def gen_deploy(app) -> None:
+    """Deploy the web claims diagram."""
+    with db.unit_of_work(database(app).session_factory) as session:
+        definitions.deploy(session, web_bundle(), "tester")
+
+
+def gen_case(app, business_key: str, title: str = "", data: dict | None = None) -> int:
+    """Start a web_claim case; returns the instance id."""
+    with db.unit_of_work(database(app).session_factory) as session:
+        return instances.start_instance(session, "web_claim", data or {}, "tester", business_key=business_key,
+                                        title=title or business_key).id
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a page."""
+    found = CSRF_RE.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def login(client, username: str, password: str | None = None):
+    """Log a test client in (fetching the login page's CSRF token first)."""
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password or f"demo-{username}",
+                                       "csrf_token": token})
