@@ -11,6 +11,7 @@ try:  # the domain and web tables live beside the engine's in one metadata
 except ImportError:
     pass
 try:
+    import web.case_models  # noqa: F401
     import web.models  # noqa: F401
 except ImportError:
     pass

@@ -1,9 +1,10 @@
 """Owners' defect reports: validate, store, number (CLM-YYYYMMDD-NNNN) and hand over to a claims process.
 
-The claims process (issue 5) plugs in here: when a process with id `CLAIMS_PROCESS` is deployed, a report
-starts it with the claim number as business key and the report as data; until then the report waits in
-`web_defect_report` with status "received". Either way the owner gets the claim number at once
-(LG-CLM-CENTER).
+The claims process plugs in here: when `idi_claim` is deployed, the report goes through the claims centre's
+front door (`handlers.intake.report_defect`, channel "portal"), which numbers the claim, matches the unit
+to its policy and starts the process. Without it the report waits in `web_defect_report` with status
+"received". Either way the owner gets the claim number at once (LG-CLM-CENTER), and `web_defect_report`
+remembers who reported what, so an owner sees only their own claims.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock, definitions, instances
+from engine import clock, definitions
 from engine.errors import DefinitionNotFound
 from engine.models import HumanTask, ProcessInstance
 
@@ -77,10 +78,17 @@ def check(unit: str, category: str, description: str, photos: list[Photo]) -> di
 
 
 def next_claim_no(session: Session, today: dt.date) -> str:
-    """The next free claim number of a local day: CLM-20290704-0001, -0002 …"""
+    """The next free claim number of a local day, CLM-20290704-0001, -0002 … (free in the claim table too)."""
     stem = f"{CLAIM_PREFIX}-{today:%Y%m%d}-"
-    last = session.scalar(select(func.max(DefectReport.claim_no))
-                          .where(DefectReport.claim_no.startswith(stem)))
+    columns = [DefectReport.claim_no]
+    try:
+        from handlers.claim_models import Claim
+
+        columns.append(Claim.claim_no)
+    except ImportError:  # the claims domain is optional
+        pass
+    numbers = [session.scalar(select(func.max(c)).where(c.startswith(stem))) for c in columns]
+    last = max((n for n in numbers if n), default=None)
     return f"{stem}{int(last.rsplit('-', 1)[1]) + 1 if last else 1:04d}"
 
 
@@ -97,6 +105,16 @@ def report(session: Session, reporter: str, unit: str, category: int, descriptio
            photos: list[Photo], contact_phone: str = "") -> DefectReport:
     """File a defect report: a claim number at once, photos on the case, the claims process started if any."""
     now = clock.now()
+    routed = _through_claims_centre(session, reporter, unit, category, description)
+    if routed is not None:
+        claim_no, instance_id = routed
+        row = DefectReport(claim_no=claim_no, reporter=reporter, unit=unit.strip(), category=category,
+                           description=description.strip(), contact_phone=contact_phone.strip(),
+                           status="running", reported_at=now, instance_id=instance_id)
+        session.add(row)
+        session.flush()
+        _attach(session, row, photos, reporter, now)
+        return row
     for _attempt in range(3):
         row = DefectReport(claim_no=next_claim_no(session, clock.to_local(now).date()), reporter=reporter,
                            unit=unit.strip(), category=category, description=description.strip(),
@@ -108,20 +126,32 @@ def report(session: Session, reporter: str, unit: str, category: int, descriptio
             break
         except IntegrityError:  # a concurrent report took the number (PostgreSQL); take the next one
             continue
+    _attach(session, row, photos, reporter, now)
+    return row
+
+
+def _attach(session: Session, row: DefectReport, photos: list[Photo], reporter: str,
+            now: dt.datetime) -> None:
     for photo in photos:
-        session.add(CaseFile(case_key=row.claim_no, instance_id=None, filename=photo.filename,
+        session.add(CaseFile(case_key=row.claim_no, instance_id=row.instance_id, filename=photo.filename,
                              content_type=photo.content_type, size=len(photo.content), content=photo.content,
                              uploaded_by=reporter, uploaded_at=now))
-    if claims_process_deployed(session):
-        instance = instances.start_instance(
-            session, CLAIMS_PROCESS, actor=reporter, business_key=row.claim_no,
-            title=f"{row.unit} · {CATEGORIES[category]}",
-            data={"claim": {"claim_no": row.claim_no, "unit": row.unit, "category": category,
-                            "description": row.description, "reported_at": clock.to_local(now).isoformat(),
-                            "reporter": reporter, "photos": len(photos)}})
-        row.instance_id, row.status = instance.id, "running"
     session.flush()
-    return row
+
+
+def _through_claims_centre(session: Session, reporter: str, unit: str, category: int,
+                           description: str) -> tuple[str, int | None] | None:
+    """Report through the claims domain when it and its process are there: (claim number, instance id)."""
+    try:
+        from handlers.claim_models import Claim
+        from handlers.intake import report_defect
+    except ImportError:
+        return None
+    if not claims_process_deployed(session):
+        return None
+    claim_no = report_defect(session, category, description.strip(), reporter, "portal", unit=unit.strip())
+    instance_id = session.scalar(select(Claim.instance_id).where(Claim.claim_no == claim_no))
+    return claim_no, instance_id
 
 
 def reports_of(session: Session, reporter: str) -> list[DefectReport]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from engine import audit, clock
 
@@ -51,10 +52,11 @@ def report():
                                categories=defects.CATEGORIES), 422
     row, err = run_unit(lambda s: defects.report(s, user.username, form["unit"], int(form["category"]),
                                                  form["description"], photos, form.get("phone", "")))
-    if err is not None:
-        flash(err.message, "error")
-        return render_template("portal/report.html", form=form, errors={}, units=_units(user),
-                               categories=defects.CATEGORIES), 409
+    if err is not None:  # the claims centre refused (e.g. no insured project lists the unit)
+        errors = {"unit": _("The claims centre could not register this report: %(reason)s",
+                            reason=err.message)}
+        return render_template("portal/report.html", form=form, errors=errors, units=_units(user),
+                               categories=defects.CATEGORIES), 422
     return redirect(url_for("portal.claim", claim_no=row.claim_no, new=1))
 
 
