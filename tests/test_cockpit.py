@@ -1,0 +1,139 @@
+"""The operations cockpit: highlights of an instance waiting in a call activity, suspend/resume/cancel,
+filters, incidents, heatmap, migration pages and who may do what."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from web_factories import csrf_of, gen_app, login
+
+from engine import db, definitions, instances, tasks
+from engine.models import ProcessInstance, Timer
+from web.db import database
+
+pytestmark = pytest.mark.backends("sqlite")
+HERE = Path(__file__).parent
+
+
+def studio_bundle(*names: str) -> dict[str, str]:
+    """Diagrams with layout from tests/studioflows plus the test forms."""
+    files = {name: (HERE / "studioflows" / name).read_text() for name in names}
+    for form in (HERE / "bpmn" / "forms").glob("*.json"):
+        files[f"forms/{form.name}"] = form.read_text()
+    return files
+
+
+@pytest.fixture
+def app(db_url):
+    return gen_app(db_url)
+
+
+def unit(app):
+    return db.unit_of_work(database(app).session_factory)
+
+
+@pytest.fixture
+def parent_instance(app) -> int:
+    """An eng_parent instance whose token waits in the called eng_child's user task."""
+    with unit(app) as session:
+        definitions.deploy(session, studio_bundle("eng_parent.bpmn", "eng_child.bpmn"), "owner")
+    with unit(app) as session:
+        return instances.start_instance(session, "eng_parent", {}, "tester", business_key="CALL-1").id
+
+
+def owner_client(app, who: str = "process_owner"):
+    client = app.test_client()
+    login(client, who)
+    return client
+
+
+def test_instance_waiting_in_call_activity_highlights_the_call_and_the_child_task(app, parent_instance):
+    client = owner_client(app)
+    body = client.get(f"/cockpit/instances/{parent_instance}/diagram.json").get_json()
+    parent, child = body["diagrams"]
+    assert parent["process_id"] == "eng_parent" and parent["called_from"] is None
+    assert parent["current"] == ["Call_child"] and parent["completed"] == ["StartEvent_parent"]
+    assert parent["flows"] == ["Flow_to_call"]
+    assert child["process_id"] == "eng_child" and child["called_from"] == "Call_child"
+    assert child["current"] == ["Task_child_fill"] and child["completed"] == ["StartEvent_child"]
+    assert 'id="eng_child"' in child["xml"] and 'id="eng_parent"' in parent["xml"]
+    page = client.get(f"/cockpit/instances/{parent_instance}")
+    assert page.status_code == 200 and "CALL-1" in page.get_data(as_text=True)
+
+
+def test_suspended_instance_accepts_no_work_until_resumed(app, parent_instance):
+    client = owner_client(app)
+    page = client.get(f"/cockpit/instances/{parent_instance}").get_data(as_text=True)
+    token = csrf_of(page)
+    suspended = client.post(f"/cockpit/instances/{parent_instance}/suspend", data={"csrf_token": token})
+    assert suspended.status_code == 302
+    with unit(app) as session:
+        assert session.get(ProcessInstance, parent_instance).status == "suspended"
+        [task] = tasks.list_tasks(session, business_key="CALL-1")
+        task_id = task.id
+    with pytest.raises(Exception, match="suspended"), unit(app) as session:
+        tasks.complete_task(session, task_id, {"note": "x"}, "clerk")
+    client.post(f"/cockpit/instances/{parent_instance}/resume", data={"csrf_token": token})
+    with unit(app) as session:
+        assert session.get(ProcessInstance, parent_instance).status == "running"
+
+
+def test_suspend_parks_timers_and_resume_restores_them(app):
+    with unit(app) as session:
+        definitions.deploy(session, studio_bundle("studio_wait.bpmn"), "owner")
+    with unit(app) as session:
+        iid = instances.start_instance(session, "studio_wait", {}, "tester").id
+    client = owner_client(app)
+    token = csrf_of(client.get(f"/cockpit/instances/{iid}").get_data(as_text=True))
+    client.post(f"/cockpit/instances/{iid}/suspend", data={"csrf_token": token})
+    with unit(app) as session:
+        assert session.scalars(select(Timer.status).where(Timer.instance_id == iid)).all() == ["suspended"]
+    client.post(f"/cockpit/instances/{iid}/resume", data={"csrf_token": token})
+    with unit(app) as session:
+        assert session.scalars(select(Timer.status).where(Timer.instance_id == iid)).all() == ["waiting"]
+    client.post(f"/cockpit/instances/{iid}/cancel", data={"csrf_token": token})
+    with unit(app) as session:
+        assert session.get(ProcessInstance, iid).status == "cancelled"
+
+
+def test_instance_list_filters(app, parent_instance):
+    client = owner_client(app)
+    listed = client.get("/cockpit/?process=eng_parent&status=running&key=CALL").get_data(as_text=True)
+    assert "CALL-1" in listed
+    assert "CALL-1" not in client.get("/cockpit/?status=completed").get_data(as_text=True)
+    assert "CALL-1" not in client.get("/cockpit/?version=2").get_data(as_text=True)
+    assert "CALL-1" not in client.get("/cockpit/?incident=yes").get_data(as_text=True)
+
+
+def test_heatmap_counts_where_tokens_wait(app, parent_instance):
+    body = owner_client(app).get("/cockpit/heatmap/eng_parent?format=json").get_json()
+    # The user task waits in the child process; its inbox row belongs to the parent instance's process.
+    assert {c["element"]: c["count"] for c in body["cells"]} == {"Task_child_fill": 1}
+    assert owner_client(app).get("/cockpit/heatmap/eng_parent").status_code == 200
+
+
+def test_migration_page_shows_the_dry_run(app, parent_instance):
+    bundle = studio_bundle("eng_parent.bpmn", "eng_child.bpmn")
+    bundle["eng_parent.bpmn"] = bundle["eng_parent.bpmn"].replace('name="Run the child"',
+                                                                  'name="Run child v2"')
+    with unit(app) as session:
+        definitions.deploy(session, bundle, "owner")
+    page = owner_client(app).get("/cockpit/migrate/eng_parent?from=1&to=2").get_data(as_text=True)
+    assert "Call_child → Call_child" in page
+
+
+@pytest.mark.parametrize(("who", "read", "act"), [
+    ("process_owner", 200, 302), ("administrator", 200, 302), ("authority_officer", 200, 403),
+    ("claims_handler", 403, 403),
+])
+def test_who_may_read_and_act_in_the_cockpit(app, parent_instance, who, read, act):
+    client = owner_client(app, who)
+    got = client.get(f"/cockpit/instances/{parent_instance}/diagram.json",
+                     headers={"Accept": "application/json"})
+    assert got.status_code == read
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    posted = client.post(f"/cockpit/instances/{parent_instance}/suspend", data={"csrf_token": token},
+                         headers={"Accept": "application/json"})
+    assert posted.status_code == act
