@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -300,19 +301,23 @@ def create_token(rt: Runtime, username: str, label: str) -> None:
 
 
 @main.command()
-@click.option("--if-empty", is_flag=True, help="Do nothing when users already exist.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when users (and, if seedable, projects) exist.")
 @click.option("--workflows", "workflows_dir", default=str(WORKFLOWS_DIR), show_default=True,
               type=click.Path(file_okay=False))
 @pass_runtime
 def demo(rt: Runtime, if_empty: bool, workflows_dir: str) -> None:
-    """Create one demo user per IDI role, an administrator token, and deploy workflows/."""
+    """Demo users (one per IDI role), an administrator token, workflows/ deployed, and demo projects."""
+    from handlers import demo as demo_data
     from handlers.roles import IDI_ROLES
     from web.accounts import create_user as add_user
     from web.auth_tokens import issue_token
     from web.models import User
 
+    files = collect_files([workflows_dir]) if Path(workflows_dir).is_dir() else {}
+    seedable = "idi_policy.bpmn" in files  # the demo projects need the IDI lifecycle
     with rt.work() as session:
-        if if_empty and session.scalar(select(User.id).limit(1)) is not None:
+        seeded = demo_data.is_seeded(session)
+        if if_empty and session.scalar(select(User.id).limit(1)) is not None and (seeded or not seedable):
             click.echo("demo: users exist already; nothing to do")
             return
         existing = set(session.scalars(select(User.username)))
@@ -323,14 +328,37 @@ def demo(rt: Runtime, if_empty: bool, workflows_dir: str) -> None:
         admin = session.scalars(select(User).where(User.username == "administrator")).one()
         token = issue_token(session, admin, "demo")
     click.echo(f"administrator API token: {token}")
-    files = collect_files([workflows_dir]) if Path(workflows_dir).is_dir() else {}
     if not any(name.endswith(".bpmn") for name in files):
         return
     try:
-        deploy_files(rt, files, "demo", "demo deployment")
+        if seedable and not seeded:
+            _seed_demo(rt, files)
+        else:
+            deploy_files(rt, files, "demo", "demo deployment")
     except DefinitionInvalid as err:
         # The server should still start, so that a process owner can fix the diagram in the modeler.
         _print_problems(err)
+
+
+def _seed_demo(rt: Runtime, files: dict[str, bytes]) -> None:
+    """Deploy and replay the demo projects (handlers/demo.py) in one unit of work; print what it made."""
+    from handlers import demo as demo_data
+    from web.models import User
+
+    started = time.perf_counter()
+    with rt.work() as session:
+        summary = demo_data.seed(session, files)
+        owner = session.scalars(select(User).where(User.username == "owner")).first()
+        if owner is not None and not (owner.attributes or {}).get("units"):
+            owner.attributes = {**(owner.attributes or {}), "units": summary.owner_units}
+    for project_no, status in summary.projects.items():
+        click.echo(f"project {project_no}  policy {status or 'none (refused: out of scope)'}")
+    for claim_no in summary.claims:
+        click.echo(f"claim {claim_no}")
+    for note in summary.notes:
+        click.echo(f"note: {note}")
+    click.echo(f"demo data seeded in {time.perf_counter() - started:.1f} s; {summary.timers_fired} timers "
+               f"fired; the simulated clock is at {demo_data.DEMO_TODAY.date().isoformat()}")
 
 
 @main.command()
