@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..errors import init_api_errors
-from . import clock, definitions, incidents, instances, messages, openapi, tasks
+from . import claims, clock, definitions, incidents, instances, messages, openapi, tasks
 from .access import authenticate
 
 bp = Blueprint("api", __name__)
 bp.before_request(authenticate)
 init_api_errors(bp)
 
-for _child in (definitions.bp, instances.bp, tasks.bp, messages.bp, incidents.bp, clock.bp, openapi.bp):
+for _child in (definitions.bp, instances.bp, tasks.bp, messages.bp, incidents.bp, clock.bp, claims.bp,
+               openapi.bp):
     bp.register_blueprint(_child)

@@ -139,6 +139,19 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
                          "default, `all` for every one", "clock", ok_schema=ITEMS,
                          query=("status", "instance_id", *PAGE)),
     },
+    "/claims": {
+        "get": operation("Claims, newest first; owners see only their own reports", "claims", ok_schema=ITEMS,
+                         query=("status", *PAGE)),
+        "post": operation("Report a defect at any hour (owner, or claims staff for a hotline caller); "
+                          "the claim number and the routing notice come back at once", "claims", ok=201,
+                          body=_obj(policy_no=STR, unit=STR, category=INT, description=STR, channel=STR,
+                                    reporter=STR, reported_at=STR),
+                          errors=(400, 403, 404, 422)),
+    },
+    "/claims/{claim_no}": {
+        "get": operation("One claim with its routing notice, history and SLA breaches", "claims",
+                         errors=(403, 404)),
+    },
     "/openapi.json": {
         "get": operation("This document", "meta", auth=False),
     },
