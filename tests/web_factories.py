@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
+
+from werkzeug.security import generate_password_hash
 
 from engine import db, definitions, instances
 from handlers.roles import IDI_ROLES
@@ -31,10 +34,23 @@ def gen_app(db_url: str, **config):
     app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url, **config})
     with db.unit_of_work(database(app).session_factory) as session:
         for role, label in IDI_ROLES.items():
-            create_user(session, role, [role], f"demo-{role}", display_name=label)
-        create_user(session, "handler2", ["claims_handler"], "demo-handler2", display_name="李理赔")
-        create_user(session, "owner2", ["owner"], "demo-owner2", display_name="王业主")
+            gen_user(session, role, [role], label)
+        gen_user(session, "handler2", ["claims_handler"], "李理赔")
+        gen_user(session, "owner2", ["owner"], "王业主")
     return app
+
+
+@functools.cache
+def password_hash(password: str) -> str:
+    """A scrypt hash, computed once per password per test session (hashing is slow on purpose)."""
+    return generate_password_hash(password)
+
+
+def gen_user(session, username: str, roles: list[str], display_name: str = ""):
+    """A user whose password is demo-<username>."""
+    user = create_user(session, username, roles, None, display_name)
+    user.password_hash = password_hash(f"demo-{username}")
+    return user
 
 
 def gen_deploy(app) -> None:

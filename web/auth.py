@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -221,10 +222,11 @@ def home():
 
 def init_app(app: Flask) -> None:
     """Cookie flags, the login throttle, user loading and CSRF checks before each request."""
-    app.config.setdefault("SESSION_COOKIE_NAME", "idiflow_session")
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config.get("IDIFLOW_ENV") == "production")
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 12 * 3600)
+    # Flask has defaults for all of these, so they are set here, not merely defaulted.
+    app.config.update(SESSION_COOKIE_NAME="idiflow_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+                      SESSION_COOKIE_SECURE=bool(app.config.get("SESSION_COOKIE_SECURE"))
+                      or app.config.get("IDIFLOW_ENV") == "production")
     app.session_interface = SessionInterface()
     app.extensions["login_throttle"] = LoginThrottle(app.config.get("LOGIN_FAILURE_LIMIT", 5),
                                                      app.config.get("LOGIN_FAILURE_WINDOW", 300.0))

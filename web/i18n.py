@@ -83,7 +83,7 @@ def money(value: Decimal | float | int | str | None) -> str:
     """An amount in yuan: ¥1,234.56."""
     if value in (None, ""):
         return ""
-    return format_currency(Decimal(str(value)), "CNY", locale=str(get_locale()))
+    return format_currency(Decimal(str(value)), "CNY")
 
 
 def is_overdue(value: dt.datetime | None) -> bool:
