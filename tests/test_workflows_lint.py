@@ -42,6 +42,7 @@ def test_every_workflow_file_deploys(session):
         "idi_agency_registration",
         "idi_cancellation",
         "idi_coverage_check",
+        "idi_claim",
     }
     assert len([n for n in workflow_bundle() if n.endswith(".schema.json")]) == len(
         list((WORKFLOWS / "forms").glob("*.schema.json"))
@@ -90,4 +91,8 @@ def test_diagram_ids_are_readable_and_rules_documented(path):
         "claims_handler",
         "risk_engineer",
         "authority_officer",
+        "owner",
+        "claims_supervisor",
+        "appraiser",
+        "repairer",
     }
