@@ -116,15 +116,16 @@ def fixed_clock():
     clock.install(previous)
 
 
+#: URLs handed out already migrated (copies of a session template): `make_db`/`factory` skip the upgrade.
+MIGRATED_URLS: set[str] = set()
+
+
 def make_db(url: str):
     """An upgraded engine and its session factory."""
     engine = db.make_engine(url)
-    db.upgrade(engine)
+    if url not in MIGRATED_URLS:
+        db.upgrade(engine)
     return engine, db.make_session_factory(engine)
-
-
-#: URLs handed out already migrated (copies of a session template), so `factory` skips the upgrade.
-MIGRATED_URLS: set[str] = set()
 
 
 @pytest.fixture(scope="session")
@@ -161,10 +162,8 @@ def db_url(request, backend, tmp_path):
 @pytest.fixture
 def factory(db_url):
     """Session factory bound to a fresh, migrated database."""
-    engine = db.make_engine(db_url)
-    if db_url not in MIGRATED_URLS:
-        db.upgrade(engine)
-    yield db.make_session_factory(engine)
+    engine, fac = make_db(db_url)
+    yield fac
     engine.dispose()
     definitions.clear_cache()
 
