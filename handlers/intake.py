@@ -31,11 +31,18 @@ class ClaimNotWithdrawable(InstanceConflict):
 
 
 def policy_for_unit(session: Session, unit: str) -> Policy:
-    """The policy of the project that lists `unit` (e.g. '1-101'), or DomainRecordMissing."""
-    for policy in session.scalars(select(Policy).join(Project).order_by(Policy.id)):
-        if unit in (policy.project.units or []):
-            return policy
-    raise DomainRecordMissing(f"No insured project lists the unit '{unit}'; give the policy number instead.")
+    """The policy of the one project listing `unit` ('1-101', or 'LG-2026-001/1-101' to name the project)."""
+    project_no, _, room = unit.rpartition("/")
+    query = select(Policy).join(Project).order_by(Policy.id)
+    if project_no:
+        query = query.where(Project.project_no == project_no)
+    found = [p for p in session.scalars(query) if room in (p.project.units or [])]
+    if not found:
+        raise DomainRecordMissing(f"No insured project lists the unit '{unit}'; give the policy number.")
+    if len(found) > 1:
+        raise ClaimRefused(f"The unit '{unit}' exists in {len(found)} projects; write it as "
+                           "'PROJECT_NO/unit' or give the policy number.")
+    return found[0]
 
 
 def _next_claim_no(session: Session, day: dt.date) -> str:

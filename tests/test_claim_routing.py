@@ -152,8 +152,13 @@ def test_intake_by_unit_and_refusals(session, fixed_clock, policy):
     """LG-CLM-CENTER: the unit finds the policy; a bad channel or category is refused with the reason."""
     policy(session)
     fixed_clock.set(at(2030, 1, 10, 10))
-    claim_no = intake.report_defect(session, 5, "渗漏", "owner1", "portal", unit="1-102")
-    assert claim_of(session, claim_no).policy_id is not None
+    first = intake.report_defect(session, 5, "渗漏", "owner1", "portal", unit="1-102")
+    assert claim_of(session, first).policy_id is not None
+    gen_policy(session, policy_no="IDI-CLM-T2")  # also lists 1-101 and 1-102
+    with pytest.raises(ClaimRefused, match="2 projects"):
+        intake.report_defect(session, 5, "渗漏", "owner1", "portal", unit="1-102")
+    claim_no = intake.report_defect(session, 5, "渗漏", "owner1", "portal", unit="LG-M-T2/1-102")
+    assert claim_of(session, claim_no).policy_id != claim_of(session, first).policy_id
     with pytest.raises(ClaimRefused, match="channel"):
         intake.report_defect(session, 5, "x", "owner1", "fax", policy_no=POLICY_NO)
     with pytest.raises(ClaimRefused, match="whole number"):
