@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, clock, db, incidents, projections, roles, runtime
@@ -119,6 +119,12 @@ def describe(timer: Timer) -> dict:
 
 def claim(session: Session, owner: str, limit: int = 100, lease_seconds: float = LEASE_SECONDS) -> list[str]:
     """Lease up to `limit` due timers (and timers whose lease expired) to `owner`; ids by due time."""
+    return [timer_id for timer_id, _instance_id in claim_rows(session, owner, limit, lease_seconds)]
+
+
+def claim_rows(session: Session, owner: str, limit: int = 100,
+               lease_seconds: float = LEASE_SECONDS) -> list[tuple[str, int]]:
+    """Like `claim`, with each timer's instance id: (timer id, instance id) by due time."""
     now, wall = clock.now(), wall_now()
     due = or_(and_(Timer.status == "waiting", Timer.due_at <= now),
               and_(Timer.status == "leased", Timer.lease_expires_at <= wall))
@@ -128,14 +134,32 @@ def claim(session: Session, owner: str, limit: int = 100, lease_seconds: float =
     if db.is_sqlite(session):
         # One statement is atomic on SQLite, even in a transaction that did not BEGIN IMMEDIATE.
         stmt = (update(Timer).where(Timer.id.in_(pick.scalar_subquery()), due).values(**lease)
-                .returning(Timer.id, Timer.due_at))
+                .returning(Timer.id, Timer.instance_id, Timer.due_at))
         rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
-        return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[0]))]
-    ids = list(session.scalars(pick.with_for_update(skip_locked=True)))
-    if ids:
-        session.execute(update(Timer).where(Timer.id.in_(ids)).values(**lease),
+        return [(r[0], r[1]) for r in sorted(rows, key=lambda r: (r[2], r[0]))]
+    pick_rows = select(Timer.id, Timer.instance_id).where(due).order_by(Timer.due_at).limit(limit)
+    picked = session.execute(pick_rows.with_for_update(skip_locked=True)).all()
+    if picked:
+        session.execute(update(Timer).where(Timer.id.in_([r[0] for r in picked])).values(**lease),
                         execution_options={"synchronize_session": False})
-    return ids
+    return [(r[0], r[1]) for r in picked]
+
+
+# Built once, run on the session's connection: firing is the sweeper's hot path (no ORM round trips).
+_T = Timer.__table__
+_LEASE_OF = select(_T.c.status, _T.c.lease_owner, _T.c.instance_id, _T.c.task_name, _T.c.due_at,
+                   _T.c.attempts).where(_T.c.id == bindparam("t_id"))
+_CLOSE = (update(_T).where(_T.c.id == bindparam("t_id"))
+          .values(status=bindparam("t_status"), lease_owner=None, lease_expires_at=None))
+_RELEASE = (update(_T).where(_T.c.id == bindparam("t_id"))
+            .values(status="waiting", due_at=bindparam("t_due"), lease_owner=None, lease_expires_at=None))
+# After the save, projections have marked the row fired (or waiting again: a cycle's next occurrence, or
+# cancelled: a cycle's last one). Still 'leased' means the forced task did not fire: no row comes back.
+_MARK_FIRED = (update(_T).where(_T.c.id == bindparam("t_id"), _T.c.status != "leased")
+               .values(status=case((_T.c.status == "waiting", "waiting"), else_="fired"),
+                       fired_at=bindparam("t_now"), lag_ms=bindparam("t_lag"), lease_owner=None,
+                       lease_expires_at=None)
+               .returning(_T.c.id))
 
 
 def _reload(session: Session, timer_id: str) -> Timer | None:
@@ -143,15 +167,25 @@ def _reload(session: Session, timer_id: str) -> Timer | None:
                            .execution_options(populate_existing=True)).first()
 
 
-def fire(session: Session, timer_id: str, owner: str, actor: str = "timer") -> FireResult:
-    """Fire one timer leased to `owner` through the unit of work; failures are recorded, not raised."""
-    row = _reload(session, timer_id)
-    if row is None or row.status != "leased" or row.lease_owner != owner:
-        return FireResult(timer_id, "lost")
-    result = FireResult(timer_id, "failed", row.instance_id, row.task_name, row.due_at)
+def _lease_of(session: Session, timer_id: str):
+    return session.connection().execute(_LEASE_OF, {"t_id": timer_id}).first()
+
+
+def fire(session: Session, timer_id: str, owner: str, actor: str = "timer",
+         instance_id: int | None = None) -> FireResult:
+    """Fire one timer leased to `owner` through the unit of work; failures are recorded, not raised.
+
+    `instance_id` (from `claim_rows`) saves a read; the lease is checked again under the instance lock.
+    """
+    if instance_id is None:
+        row = _lease_of(session, timer_id)
+        if row is None or row.status != "leased" or row.lease_owner != owner:
+            return FireResult(timer_id, "lost")
+        instance_id = row.instance_id
+    result = FireResult(timer_id, "failed", instance_id)
     savepoint = session.begin_nested()
     try:
-        outcome = _fire_locked(session, row.instance_id, timer_id, owner, actor, result)
+        outcome = _fire_locked(session, instance_id, timer_id, owner, actor, result)
         savepoint.commit()
         result.outcome = outcome
     except InstanceNotActive:
@@ -173,9 +207,10 @@ def fire(session: Session, timer_id: str, owner: str, actor: str = "timer") -> F
 def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, actor: str,
                  result: FireResult) -> str:
     loaded = runtime.open_instance(session, instance_id, actor)  # holds the instance lock from here on
-    row = _reload(session, timer_id)
+    row = _lease_of(session, timer_id)
     if row is None or row.status != "leased" or row.lease_owner != owner:
         return "lost"  # someone else fired or re-leased it while we waited for the lock
+    result.task_name, result.due_at = row.task_name, row.due_at
     task = runtime.find_task(loaded.workflow, timer_id)
     if task is None or task.state != TaskState.WAITING:
         done = task is not None and task.state == TaskState.COMPLETED
@@ -183,25 +218,23 @@ def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, 
         return "skipped"
     due, now = projections.timer_due(task), clock.now()
     if due is None or due > now:
-        row.status, row.lease_owner, row.lease_expires_at = "waiting", None, None
-        row.due_at = due or row.due_at
+        session.connection().execute(_RELEASE, {"t_id": timer_id, "t_due": due or row.due_at})
         return "not_due"
     # Spiff compares `due < now` strictly; a timer due exactly now is forced, never left for a second later.
-    if isinstance(task.task_spec.event_definition, CycleTimerEventDefinition) or clock.gateway_timers(
-            task.task_spec.event_definition):
+    definition = task.task_spec.event_definition
+    if isinstance(definition, CycleTimerEventDefinition) or clock.gateway_timers(definition):
         task.internal_data["timer_forced"] = True
     else:
         task._set_internal_data(event_fired=True)
     runtime.advance(session, loaded)
     runtime.save(session, loaded)
     lag_ms = max(0, int((now - due).total_seconds() * 1000))
-    row = _reload(session, timer_id)
-    if row is not None:
-        if row.status == "leased":
-            raise RuntimeError(f"Timer {timer_id} ({row.task_name}) was forced but its task did not fire.")
-        row.status = "waiting" if row.status == "waiting" else "fired"
-        row.fired_at, row.lag_ms, row.lease_owner, row.lease_expires_at = now, lag_ms, None, None
-    _resolve_incident(session, instance_id, timer_id, actor)
+    marked = session.connection().execute(_MARK_FIRED, {"t_id": timer_id, "t_now": now,
+                                                        "t_lag": lag_ms}).first()
+    if marked is None:
+        raise RuntimeError(f"Timer {timer_id} ({row.task_name}) was forced but its task did not fire.")
+    if row.attempts > 1:  # an earlier attempt failed: close its incident
+        _resolve_incident(session, instance_id, timer_id, actor)
     audit.record(session, actor, "timer_fired", instance_id, timer_id, result.task_name,
                  {"due_at": due.isoformat(), "lag_ms": lag_ms})
     result.fired_at, result.lag_ms, result.due_at = now, lag_ms, due
@@ -209,9 +242,7 @@ def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, 
 
 
 def _close(session: Session, timer_id: str, status: str) -> None:
-    session.execute(update(Timer).where(Timer.id == timer_id)
-                    .values(status=status, lease_owner=None, lease_expires_at=None),
-                    execution_options={"synchronize_session": False})
+    session.connection().execute(_CLOSE, {"t_id": timer_id, "t_status": status})
 
 
 def _record_failure(session: Session, timer_id: str, err: Exception, actor: str) -> None:
@@ -258,7 +289,8 @@ def _resolve_incident(session: Session, instance_id: int, timer_id: str, actor: 
 def fire_due(session: Session, owner: str = "sweeper", limit: int = 100,
              lease_seconds: float = LEASE_SECONDS) -> list[FireResult]:
     """Claim and fire due timers inside the caller's transaction (the simulated clock, tests, the CLI)."""
-    return [fire(session, timer_id, owner) for timer_id in claim(session, owner, limit, lease_seconds)]
+    return [fire(session, timer_id, owner, instance_id=instance_id)
+            for timer_id, instance_id in claim_rows(session, owner, limit, lease_seconds)]
 
 
 def retry_due_incidents(session: Session, actor: str = "timer", limit: int = 50) -> int:
@@ -292,12 +324,12 @@ class Sweeper:
         """One batch: claim up to `batch` timers and fire them; also retry due incidents."""
         stats = SweepStats()
         with db.unit_of_work(self.factory) as session:
-            ids = claim(session, self.owner, self.batch, self.lease_seconds)
-        stats.claimed = len(ids)
-        for start in range(0, len(ids), self.chunk):
+            claimed = claim_rows(session, self.owner, self.batch, self.lease_seconds)
+        stats.claimed = len(claimed)
+        for start in range(0, len(claimed), self.chunk):
             with db.unit_of_work(self.factory) as session:
-                for timer_id in ids[start:start + self.chunk]:
-                    self._count(stats, fire(session, timer_id, self.owner))
+                for timer_id, instance_id in claimed[start:start + self.chunk]:
+                    self._count(stats, fire(session, timer_id, self.owner, instance_id=instance_id))
         with db.unit_of_work(self.factory) as session:
             stats.retried_incidents = retry_due_incidents(session)
         return stats
