@@ -5,7 +5,21 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..errors import init_api_errors
-from . import claims, clock, definitions, incidents, instances, messages, openapi, tasks
+from . import (
+    agencies,
+    claims,
+    clock,
+    definitions,
+    incidents,
+    inspections,
+    instances,
+    messages,
+    notices,
+    openapi,
+    policies,
+    projects,
+    tasks,
+)
 from .access import authenticate
 
 bp = Blueprint("api", __name__)
@@ -13,5 +27,5 @@ bp.before_request(authenticate)
 init_api_errors(bp)
 
 for _child in (definitions.bp, instances.bp, tasks.bp, messages.bp, incidents.bp, clock.bp, claims.bp,
-               openapi.bp):
+               projects.bp, policies.bp, agencies.bp, inspections.bp, notices.bp, openapi.bp):
     bp.register_blueprint(_child)

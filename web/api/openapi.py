@@ -13,7 +13,7 @@ bp = Blueprint("openapi", __name__)
 ERROR = {"$ref": "#/components/schemas/Error"}
 STR, INT, BOOL, OBJ = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "object"}
 #: path parameters that are integers (the others are strings)
-INT_PARAMS = {"instance_id", "incident_id"}
+INT_PARAMS = {"instance_id", "incident_id", "inspection_id", "notice_id"}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +57,120 @@ FIELDS = {"description": "The form data was refused; `fields` maps each invalid 
           **_json({"allOf": [ERROR, _obj(fields=OBJ)]})}
 ITEMS = _obj(items={"type": "array", "items": OBJ}, limit=INT, offset=INT)
 PAGE = ("limit", "offset")
+
+def _download(summary: str, tag: str, mimetype: str) -> dict[str, Any]:
+    op = operation(summary, tag, errors=(403, 404))
+    op["responses"]["200"] = {"description": "OK", "content": {mimetype: {"schema": STR}}}
+    return op
+
+
+_PARTY = _obj(credit_code=STR, name=STR, qualification_grade=STR, credit_grade=STR, group_parent_code=STR,
+              related_parties={"type": "array", "items": _obj(credit_code=STR, relation=STR)})
+#: The IDI domain (web/api/projects, policies, agencies, inspections, notices). Writes are process steps.
+DOMAIN_PATHS: dict[str, dict[str, dict[str, Any]]] = {
+    "/projects": {
+        "get": operation("Projects with status and phase (the policy's status); developers and "
+                         "contractors see their own", "projects", ok_schema=ITEMS,
+                         query=("status", "phase", *PAGE), errors=(403,)),
+        "post": operation("Register a project (developer): starts its policy lifecycle; out of scope is "
+                          "refused with the reason (LG-SCOPE) and the quote is computed (DEC-RATE)",
+                          "projects",
+                          ok=201, body=_obj(project_no=STR, project=_obj(
+                              name=STR, address=STR, district=STR, in_longgang=BOOL, project_type=STR,
+                              construction_cost=STR, contract_no=STR, idi_clause_present=BOOL,
+                              permit_applied_on=STR, units={"type": "array", "items": STR},
+                              parties=_obj(developer=_PARTY, contractor=_PARTY, designer=_PARTY,
+                                           supervisor=_PARTY))),
+                          errors=(400, 403, 409), special={422: FIELDS}),
+    },
+    "/projects/{project_no}": {
+        "get": operation("One project: parties, flags, policy, stored cover dates, inspections with "
+                         "findings, major-risk reports copied to the authority, open tasks", "projects",
+                         errors=(403, 404)),
+    },
+    "/projects/{project_no}/completion": {
+        "post": operation("Completion acceptance passed on C (authority_officer, developer): the cover "
+                          "dates are computed and stored (LG-COV-START, DEC-DATES)", "projects",
+                          body=_obj(completion_date=STR, record_no=STR), errors=(400, 403, 404, 409)),
+    },
+    "/projects/{project_no}/inspections": {
+        "get": operation("The project's inspections with graded findings and rectification orders",
+                         "inspections", errors=(403, 404)),
+    },
+    "/inspections/{inspection_id}": {
+        "get": operation("One inspection report (DEC-RM-LOOP, LG-RM-MAJOR)", "inspections",
+                         errors=(403, 404)),
+    },
+    "/rectifications": {
+        "get": operation("Rectification orders by deadline, with escalations", "inspections", ok_schema=ITEMS,
+                         query=("status", "project_no", *PAGE), errors=(403,)),
+    },
+    "/policies/{policy_no}": {
+        "get": operation("One policy: quote with each factor, status history, payments, cover dates, agency "
+                         "engagements, exemptions, cancellations, notices", "policies", errors=(403, 404)),
+    },
+    "/policies/{policy_no}/review": {
+        "post": operation("Accept or decline the risk (underwriter)", "policies",
+                          body=_obj(review_decision={"type": "string", "enum": ["accept", "decline"]},
+                                    review_note=STR),
+                          errors=(400, 403, 404, 409), special={422: FIELDS}),
+    },
+    "/policies/{policy_no}/sign": {
+        "post": operation("Sign the policy (developer); refused once the permit was applied for "
+                          "(LG-BIND-PREPERMIT): the answer shows status `refused` and the reason", "policies",
+                          body=_obj(permit_status={"type": "string", "enum": ["not_applied", "applied"]},
+                                    permit_applied_on=STR),
+                          errors=(400, 403, 404, 409), special={422: FIELDS}),
+    },
+    "/policies/{policy_no}/payments": {
+        "post": operation("A premium payment arrived (underwriter); only one payment of the full premium "
+                          "makes the policy effective (LG-BIND-LUMPSUM)", "policies", ok=201,
+                          body=_obj(amount=STR, reference=STR), errors=(400, 403, 404, 409)),
+    },
+    "/policies/{policy_no}/agency": {
+        "post": operation("Appoint a risk management agency (underwriter); an unregistered or affiliated "
+                          "agency is refused with the reason (LG-RM-REG, LG-RM-INDEP)", "policies",
+                          body=_obj(agency_code=STR), errors=(400, 403, 404, 409), special={422: FIELDS}),
+    },
+    "/policies/{policy_no}/exemption": {
+        "post": operation("Request (or decline) the maintenance-fund exemption (developer); the authority "
+                          "decides it as a task (LG-FUND-EXEMPT)", "policies",
+                          body=_obj(request_exemption=BOOL), errors=(400, 403, 404, 409)),
+    },
+    "/policies/{policy_no}/cancellation": {
+        "post": operation("Ask to cancel the policy (developer); refused once exempted (LG-FUND-NOCANCEL)",
+                          "policies", ok=201, body=_obj(reason=STR), errors=(400, 403, 404, 409)),
+    },
+    "/policies/{policy_no}/notices": {
+        "get": operation("The policy's notices (告知书), one per unit, with their delivery", "notices",
+                         errors=(403, 404)),
+    },
+    "/policies/{policy_no}/notices/delivery": {
+        "post": operation("Record the units whose notices were handed over (developer; LG-NOTICE-DELIVER)",
+                          "notices", body=_obj(delivered_on=STR, units={"type": "array", "items": STR},
+                                               recipient=STR),
+                          errors=(400, 403, 404, 409), special={422: FIELDS}),
+    },
+    "/notices/{notice_id}/html": {
+        "get": _download("A notice as a printable HTML page (LG-NOTICE)", "notices", "text/html"),
+    },
+    "/notices/{notice_id}/pdf": {
+        "get": _download("A notice as a PDF in Chinese, downloaded (LG-NOTICE)", "notices",
+                         "application/pdf"),
+    },
+    "/agencies": {
+        "get": operation("Risk management agencies with their registration status (LG-RM-REG)", "agencies",
+                         ok_schema=ITEMS),
+    },
+    "/agencies/{credit_code}": {
+        "get": operation("One agency: registrations and engagements", "agencies", errors=(404,)),
+    },
+    "/agencies/registrations": {
+        "post": operation("An agency applies for registration (risk_engineer); the authority decides it as a "
+                          "task", "agencies", ok=201, body=_obj(agency=_PARTY), errors=(400, 403, 409),
+                          special={422: FIELDS}),
+    },
+}
 
 #: path (OpenAPI syntax) -> method -> operation. Add an entry here with every new endpoint.
 PATHS: dict[str, dict[str, dict[str, Any]]] = {
@@ -152,6 +266,7 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
         "get": operation("One claim with its routing notice, history and SLA breaches", "claims",
                          errors=(403, 404)),
     },
+    **DOMAIN_PATHS,
     "/openapi.json": {
         "get": operation("This document", "meta", auth=False),
     },
