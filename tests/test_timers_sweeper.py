@@ -109,3 +109,24 @@ def test_the_worker_loop_runs_until_told_to_stop(factory):
     worker = scheduler.run_worker(factory, stop=stop, handle_signals=False, poll_seconds=0.1)
     assert 0.4 < time.monotonic() - started < 5
     assert worker.ticks >= 1 and not worker.scheduler.running
+
+
+def test_the_sweeper_retries_service_incidents_after_their_backoff(session, factory, deploy, fixed_clock,
+                                                                   monkeypatch):
+    from engine import clock, roles
+    from engine.models import Incident
+
+    deploy("tmr_boundary.bpmn")
+    [inst_id] = start_many(session, 1, "tmr_boundary", reported_at="2027-03-01T09:00:00+08:00")
+    monkeypatch.setattr(roles, "is_role", lambda name: False)
+    clock.next(session)  # the SLA timer fires, its escalation fails: an incident with a retry time
+    commit(session)
+    [incident] = session.scalars(select(Incident).where(Incident.instance_id == inst_id)).all()
+    assert incident.status == "open" and incident.next_retry_at is not None
+    monkeypatch.undo()
+    assert timers.Sweeper(factory, owner="w").run_once().retried_incidents == 0, "not before its backoff"
+    fixed_clock.advance(dt.timedelta(minutes=5))
+    assert timers.Sweeper(factory, owner="w").run_once().retried_incidents == 1
+    session.rollback()  # end the test's own read snapshot (SQLite WAL) before looking again
+    session.refresh(incident)
+    assert incident.status == "resolved"
