@@ -101,8 +101,9 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_inbox", "status", "lane", "due_at"),
-        Index("ix_human_task_assignee", "status", "assignee", "due_at"),
+        # (due_at, created_at) last: the inbox pages read these in order (engine.tasks.list_tasks).
+        Index("ix_human_task_inbox", "status", "lane", "due_at", "created_at"),
+        Index("ix_human_task_assignee", "status", "assignee", "due_at", "created_at"),
         Index("ix_human_task_key", "business_key"),
     )
 

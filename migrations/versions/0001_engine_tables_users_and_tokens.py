@@ -137,8 +137,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('human_task', schema=None) as batch_op:
-        batch_op.create_index('ix_human_task_assignee', ['status', 'assignee', 'due_at'], unique=False)
-        batch_op.create_index('ix_human_task_inbox', ['status', 'lane', 'due_at'], unique=False)
+        batch_op.create_index('ix_human_task_assignee', ['status', 'assignee', 'due_at', 'created_at'], unique=False)
+        batch_op.create_index('ix_human_task_inbox', ['status', 'lane', 'due_at', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_human_task_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index('ix_human_task_key', ['business_key'], unique=False)
 
