@@ -19,7 +19,7 @@ import click
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import clock, db, definitions, incidents, instances, tasks
+from . import clock, db, definitions, incidents, instances, logging_setup, tasks
 from .cli_timers import register as register_timer_commands
 from .errors import DefinitionInvalid, EngineError, FormInvalid
 from .models import HumanTask
@@ -111,9 +111,8 @@ def _table(rows: Iterable[Iterable[Any]], headers: list[str]) -> None:
 @click.pass_context
 def main(ctx: click.Context, db_url: str, verbose: bool) -> None:
     """idiflow: BPMN workflows for inherent defects insurance."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("spiff").setLevel(logging.WARNING)
+    # Text on a terminal; IDIFLOW_LOG_FORMAT=json for one JSON object per line (scaled mode).
+    logging_setup.configure(logging.INFO if verbose else logging.WARNING, role=ctx.invoked_subcommand)
     import handlers  # noqa: F401 - registers the IDI roles and service-task handlers
 
     runtime = Runtime(db_url)

@@ -151,6 +151,9 @@ def timers_command(rt, status: str, instance_id: int | None, limit: int) -> None
 def worker_command(rt, poll_seconds: float, batch: int, lease_seconds: float,
                    max_seconds: float | None) -> None:
     """Run the timer sweeper until SIGTERM/SIGINT (scaled mode: one or more beside the web app)."""
+    from web import metrics  # an entry point may reach into web; the engine itself never does
+
+    metrics.instrument_engine()  # samples reach /metrics through PROMETHEUS_MULTIPROC_DIR (scaled mode)
     click.echo(f"worker {timers.default_owner()} polling every {poll_seconds}s; Ctrl-C stops.")
     worker = scheduler.run_worker(rt.factory, max_seconds=max_seconds, poll_seconds=poll_seconds, batch=batch,
                                   lease_seconds=lease_seconds)

@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     init_config(app, config)
     init_domain(app)
     db.init_app(app)
+    init_observability(app)
     init_timers(app)
     errors.init_app(app)
     init_pages(app)
@@ -35,6 +36,14 @@ def init_config(app: Flask, overrides: dict[str, Any] | None) -> None:
 def init_domain(_app: Flask) -> None:
     """Import the IDI domain so its roles and service-task handlers are registered."""
     import handlers  # noqa: F401
+
+
+def init_observability(app: Flask) -> None:
+    """Prometheus /metrics with request timing (first, so it times every other hook), /healthz, /readyz."""
+    from . import health, metrics
+
+    metrics.init_app(app)
+    health.init_app(app)
 
 
 def init_timers(app: Flask) -> None:
