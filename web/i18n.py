@@ -10,7 +10,7 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Blueprint, Flask, redirect, request
-from flask_babel import Babel, format_currency, format_date, format_time, get_locale
+from flask_babel import Babel, format_currency, format_date, format_time
 
 from engine import clock
 
@@ -99,4 +99,4 @@ def init_app(app: Flask) -> None:
     compile_catalogs()
     Babel(app, locale_selector=select_locale)
     app.jinja_env.filters.update(local_date=local_date, local_datetime=local_datetime, money=money)
-    app.jinja_env.globals.update(is_overdue=is_overdue, LANGUAGES=LANGUAGES, current_locale=get_locale)
+    app.jinja_env.globals.update(is_overdue=is_overdue, LANGUAGES=LANGUAGES, ui_lang=select_locale)

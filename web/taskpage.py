@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -61,7 +63,8 @@ def schedule(session: Session, instance: ProcessInstance) -> list[dict]:
     rows = []
     for timer in scheduled(session, instance.id):
         spec = specs.get(timer.task_name)
-        after = [name(getattr(o, "bpmn_id", None) or o.name) for o in getattr(spec, "outputs", [])]
+        # Spiff adds internal specs (a boundary event's join) to the outputs; only diagram elements count.
+        after = [name(o.bpmn_id) for o in getattr(spec, "outputs", []) if getattr(o, "bpmn_id", None)]
         local = clock.to_local(timer.due_at)
         rows.append({"timer": timer, "label": name(timer.task_name), "attached_to": name(timer.attached_to)
                      if timer.attached_to else "", "then": [a for a in after if a], "due_local": local,
@@ -247,6 +250,10 @@ def download(file_id: int):
     inline = row.content_type in ("image/jpeg", "image/png", "image/gif", "image/webp")
     response = current_app.response_class(row.content, mimetype=row.content_type if inline
                                           else "application/octet-stream")
-    response.headers.set("Content-Disposition", "inline" if inline else "attachment", filename=row.filename)
+    # RFC 6266: an ASCII fallback name plus the real (often Chinese) name percent-encoded as UTF-8
+    fallback = row.filename.encode("ascii", "ignore").decode() or "file"
+    disposition = "inline" if inline else "attachment"
+    response.headers["Content-Disposition"] = (f'{disposition}; filename="{fallback}"; '
+                                               f"filename*=UTF-8''{quote(row.filename)}")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
