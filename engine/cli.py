@@ -7,8 +7,10 @@ command that needs them, so the engine itself still never imports Flask.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -115,6 +117,8 @@ def main(ctx: click.Context, db_url: str, verbose: bool) -> None:
     logging_setup.configure(logging.INFO if verbose else logging.WARNING, role=ctx.invoked_subcommand)
     import handlers  # noqa: F401 - registers the IDI roles and service-task handlers
 
+    for module in filter(None, (m.strip() for m in os.environ.get("IDIFLOW_HANDLER_MODULES", "").split(","))):
+        importlib.import_module(module)  # site-specific handlers (web/gunicorn_conf.py does the same)
     runtime = Runtime(db_url)
     ctx.obj = runtime
     ctx.call_on_close(runtime.close)
