@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from engine import handler
 
-from . import master_data
+from . import credit, master_data
 from .dates import deadline_days, deadline_working_days
 from .models import AgencyRegistration, Engagement, Finding, Inspection, Party, Rectification
 from .records import DomainRecordMissing, party_by_code, policy_by_no, upsert_party
@@ -231,6 +231,8 @@ def escalate_rectification(ctx, order_id: int, level: int) -> dict:
     step = next(s for s in master_data.get("escalation_steps") if s["level"] == level)
     order.escalation_level = level
     order.escalations = [*order.escalations, {"level": level, "to": step["to"], "at": ctx.now.isoformat()}]
+    if level == max(s["level"] for s in master_data.get("escalation_steps")):
+        credit.record_unremedied_finding(ctx.session, order, ctx.now)  # LG-CREDIT: the authority is told
     return {"escalated": True, "level": level, "to": step["to"]}
 
 

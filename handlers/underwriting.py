@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from engine import BpmnError, handler
 
-from . import master_data
+from . import credit, master_data
 from .dates import parse_date
 from .models import Payment, Policy, Project
 from .records import local_today, money, policy_by_no, project_by_no, set_status, upsert_party
@@ -69,7 +69,9 @@ def register_project(ctx, project_no: str, project: dict) -> dict:
         "reason": refusal,
         "construction_cost": str(row.construction_cost),
         "contractor_qualification": contractor.qualification_grade,
-        "credit_grade": developer.credit_grade,
+        # LG-CREDIT: credit records against the developer or contractor lower the grade (handlers/credit.py)
+        "credit_grade": credit.grade_for(ctx.session, [developer.credit_code, contractor.credit_code],
+                                         developer.credit_grade, ctx.now)["grade"],
         "idi_clause_present": clause,
         "compliance_flag": row.compliance_flag,
     }

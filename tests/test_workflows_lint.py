@@ -43,6 +43,7 @@ def test_every_workflow_file_deploys(session):
         "idi_cancellation",
         "idi_coverage_check",
         "idi_claim",
+        "idi_quarterly_report",
     }
     assert len([n for n in workflow_bundle() if n.endswith(".schema.json")]) == len(
         list((WORKFLOWS / "forms").glob("*.schema.json"))
