@@ -45,4 +45,4 @@ if [ -f web/static/package.json ] && command -v npm >/dev/null 2>&1; then
   (cd web/static && npm install --no-audit --no-fund --silent >/dev/null)
 fi
 echo "==> compiling message catalogs (Flask-Babel)"
-.venv/bin/pybabel compile -q -d web/translations -f || echo "setup.sh: pybabel compile failed; the app compiles its catalogs at start" >&2
+.venv/bin/pybabel -q compile -d web/translations -f || echo "setup.sh: pybabel compile failed; the app compiles its catalogs at start" >&2
