@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from . import audit, clock, lint, serialization
 from .errors import DefinitionInvalid, DefinitionNotFound, Problem, UnsafeInput

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
 from . import audit, clock, runtime
 from .errors import IncidentNotFound, InstanceConflict

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
 from . import audit, clock, definitions, projections, runtime, serialization
 from .errors import InstanceNotActive, InstanceNotFound

@@ -69,8 +69,7 @@ def init_timers(app: Flask) -> None:
 
 def blueprints() -> list[tuple[Any, str | None]]:
     """Every blueprint with its URL prefix; add a new area here."""
-    from . import admin, auth, i18n, inbox, portal, taskpage, ui_api
-    from . import cockpit, studio
+    from . import admin, auth, cockpit, i18n, inbox, portal, studio, taskpage, ui_api
     from .api import bp as api
 
     return [
