@@ -1,0 +1,362 @@
+"""Load test on loopback: case workers list their inbox, open and complete tasks, owners report defects,
+while the timers that each completion arms (one second later) fire. Bounded: `--seconds` (60) per mode.
+
+Modes, run one after the other:
+- embedded: `idiflow serve` on a fresh SQLite file (one process; its embedded sweeper fires the timers),
+- scaled:   `scripts/scaled.sh --web 2 --workers 2` on a private PostgreSQL cluster it starts itself.
+
+Traffic (JSON API, bearer tokens, persistent HTTP/1.1 connections, closed loop, one thread each):
+- inbox:    GET  /api/v1/tasks?limit=20           (`--inbox-threads`, underwriters' inbox)
+- open:     GET  /api/v1/tasks/<id>               } `--complete-threads`, each over its own share of
+- complete: POST /api/v1/tasks/<id>/complete      } the seeded tasks (so no two threads race for one)
+- report:   POST /api/v1/claims                   (one owner, at most `--report-rate` per second)
+The load generator is one lean process (http.client, a few threads) so it leaves the cores to the server.
+
+Usage: .venv/bin/python bench/load.py [--seconds 60] [--modes embedded,scaled] [--tasks 9000]
+Targets (2 cores): inbox >= 300 req/s with p99 <= 200 ms and 0 errors; complete >= 100 /s.
+Last line (scaled mode): `load inbox_rps=<x> inbox_p99_ms=<y> complete_rps=<z> errors=<n>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+import handlers  # noqa: E402, F401 - registers roles, domain tables and handlers
+from engine import db, definitions, instances  # noqa: E402
+from engine.models import HumanTask, ProcessInstance, Timer  # noqa: E402
+from handlers.dates import cover_dates  # noqa: E402
+from handlers.models import Party, Policy, Project  # noqa: E402
+from web.accounts import create_user  # noqa: E402
+from web.auth_tokens import issue_token  # noqa: E402
+
+FLOWS = HERE / "flows"
+WORKFLOWS = ROOT / "workflows"
+POLICY_NO = "IDI-BENCH-0001"
+UNITS = tuple(f"{b}-{r}" for b in range(1, 5) for r in range(101, 111))
+TARGETS = {"inbox_rps": 300, "inbox_p99_ms": 200, "complete_rps": 100, "errors": 0}
+KINDS = ("inbox", "open", "complete", "report")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- seeding -------------------------------------------------------------------------------------------
+
+def bundle() -> dict[str, bytes]:
+    """The bench diagrams, plus the claim diagrams and their forms (the owners' reports start them)."""
+    files = {"bench_case.bpmn": (FLOWS / "bench_case.bpmn").read_bytes()}
+    files.update({f"forms/{p.name}": p.read_bytes() for p in (FLOWS / "forms").glob("*.json")})
+    files.update({p.name: p.read_bytes() for p in WORKFLOWS.glob("claim*.bpmn")})
+    files.update({f"forms/{p.name}": p.read_bytes() for p in (WORKFLOWS / "forms").glob("claim_*.json")})
+    return files
+
+
+def seed_policy(session) -> None:
+    """One completed project with a policy in its contractor period, so owners can report defects."""
+    if session.scalar(select(Policy.id).where(Policy.policy_no == POLICY_NO)):
+        return
+    dev = Party(credit_code="91330300DEVBENCH01", name="龙港城投置业", kind="developer")
+    con = Party(credit_code="91330300CONBENCH01", name="浙江建工集团", kind="contractor")
+    session.add_all([dev, con])
+    session.flush()
+    completion = dt.date.today() - dt.timedelta(days=200)
+    d = cover_dates(completion)
+    project = Project(project_no="LG-BENCH", name="龙港新城安置房", in_longgang=True,
+                      project_type="new_residential", construction_cost=Decimal("100000000.00"),
+                      developer_id=dev.id, contractor_id=con.id, completion_date=completion,
+                      units=list(UNITS),
+                      registered_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC), status="completed")
+    session.add(project)
+    session.flush()
+    session.add(Policy(policy_no=POLICY_NO, project_id=project.id, insurer_name="人保财险温州市分公司",
+                       status="contractor_period", premium_base=Decimal("100000000.00"),
+                       rate=Decimal("0.015"),
+                       premium=Decimal("1500000.00"), contractor_start=completion,
+                       contractor_end=d.contractor_end, cover_start=d.cover_start,
+                       end_items_1_4=d.end_items_1_4, end_item_5=d.end_item_5, end_items_6_8=d.end_items_6_8))
+
+
+@dataclass
+class Seeded:
+    worker_tokens: list[str]
+    owner_token: str
+    task_ids: list[str]
+
+
+def seed(url: str, n_tasks: int, n_workers: int) -> Seeded:
+    """Diagrams, a policy, users with tokens, and `n_tasks` bench cases waiting at their review task."""
+    engine = db.make_engine(url)
+    factory = db.make_session_factory(engine)
+    try:
+        with db.unit_of_work(factory) as session:
+            definitions.deploy(session, bundle(), "bench")
+            seed_policy(session)
+            tokens = [issue_token(session, create_user(session, f"uw{i}", ["underwriter"]), "bench")
+                      for i in range(n_workers)]
+            owner = issue_token(session, create_user(session, "bench_owner", ["owner"]), "bench")
+        started = time.perf_counter()
+        for start in range(0, n_tasks, 500):
+            with db.unit_of_work(factory) as session:
+                for i in range(start, min(n_tasks, start + 500)):
+                    instances.start_instance(session, "bench_case", {}, "bench",
+                                             business_key=f"BENCH-{i:06d}")
+        with factory() as session:
+            ids = list(session.scalars(select(HumanTask.id).where(HumanTask.status == "open",
+                                                                  HumanTask.lane == "underwriter")))
+        print(f"  seeded {len(ids)} open tasks in {time.perf_counter() - started:.1f} s", flush=True)
+        return Seeded(tokens, owner, ids)
+    finally:
+        engine.dispose()
+        definitions.clear_cache()
+
+
+# --- the load --------------------------------------------------------------------------------------------
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    samples: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, kind: str, seconds: float, ok: bool, detail: str = "") -> None:
+        with self.lock:
+            self.latencies[kind].append(seconds)
+            if not ok:
+                self.errors[kind] += 1
+                if len(self.samples[kind]) < 3:
+                    self.samples[kind].append(detail[:200])
+
+
+class Client:
+    """One persistent HTTP/1.1 connection with a token; reconnects when the server closes it."""
+
+    def __init__(self, port: int, token: str, stats: Stats):
+        self.port, self.stats = port, stats
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def call(self, kind: str, method: str, path: str, body: dict | None = None, expect: int = 200):
+        started = time.perf_counter()
+        try:
+            self.conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                              headers=self.headers)
+            response = self.conn.getresponse()
+            data = response.read()
+            ok = response.status == expect
+            self.stats.add(kind, time.perf_counter() - started, ok, f"{response.status} {data[:150]!r}")
+            return json.loads(data) if ok else None
+        except (OSError, http.client.HTTPException) as err:
+            self.conn.close()
+            self.stats.add(kind, time.perf_counter() - started, False, f"{type(err).__name__}: {err}")
+            return None
+
+
+def run_load(port: int, seeded: Seeded, seconds: float, inbox_threads: int, complete_threads: int,
+             report_rate: float) -> tuple[Stats, float]:
+    """Run every kind of traffic until the deadline; returns the stats and the elapsed wall time."""
+    stats, stop = Stats(), threading.Event()
+    tokens = seeded.worker_tokens
+
+    def inbox(i: int) -> None:
+        client = Client(port, tokens[i % len(tokens)], stats)
+        while not stop.is_set():
+            client.call("inbox", "GET", "/api/v1/tasks?limit=20")
+
+    def case_worker(i: int) -> None:
+        client = Client(port, tokens[(i + inbox_threads) % len(tokens)], stats)
+        for task_id in seeded.task_ids[i::complete_threads]:
+            if stop.is_set():
+                return
+            if client.call("open", "GET", f"/api/v1/tasks/{task_id}") is not None:
+                client.call("complete", "POST", f"/api/v1/tasks/{task_id}/complete",
+                            {"data": {"approved": True, "comment": "load test"}})
+
+    def owner() -> None:
+        client = Client(port, seeded.owner_token, stats)
+        n = 0
+        while not stop.is_set():
+            began = time.monotonic()
+            client.call("report", "POST", "/api/v1/claims", {
+                "policy_no": POLICY_NO, "unit": UNITS[n % len(UNITS)], "category": 1 + n % 8,
+                "description": "卫生间渗漏 (load test)"}, expect=201)
+            n += 1
+            stop.wait(max(0.0, 1 / report_rate - (time.monotonic() - began)))
+
+    threads = [threading.Thread(target=inbox, args=(i,), daemon=True) for i in range(inbox_threads)]
+    threads += [threading.Thread(target=case_worker, args=(i,), daemon=True) for i in range(complete_threads)]
+    if report_rate > 0:
+        threads.append(threading.Thread(target=owner, daemon=True))
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    stop.wait(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=35)
+    return stats, time.perf_counter() - started
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def summarize(mode: str, stats: Stats, elapsed: float) -> dict[str, float]:
+    """Print one line per request type; returns the figures of the last line."""
+    heads = ("requests", "req/s", "p50 ms", "p95 ms", "p99 ms")
+    print(f"  {'type':9} " + " ".join(f"{h:>8}" for h in heads) + f" {'errors':>7}")
+    for kind in KINDS:
+        lat = stats.latencies[kind]
+        print(f"  {kind:9} {len(lat):8d} {len(lat) / elapsed:8.1f} {pct(lat, .5):8.1f} {pct(lat, .95):8.1f} "
+              f"{pct(lat, .99):8.1f} {stats.errors[kind]:7d}")
+        for sample in stats.samples[kind]:
+            print(f"    error sample: {sample}")
+    inbox = stats.latencies["inbox"]
+    return {"inbox_rps": len(inbox) / elapsed, "inbox_p99_ms": pct(inbox, .99),
+            "complete_rps": (len(stats.latencies["complete"]) - stats.errors["complete"]) / elapsed,
+            "errors": sum(stats.errors.values())}
+
+
+def timer_report(url: str, window_start: dt.datetime) -> None:
+    """Timers the completions armed: how many fired during the run, and their lag."""
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            fired = conn.execute(select(func.count(), func.max(Timer.lag_ms)).where(
+                Timer.status == "fired", Timer.fired_at >= window_start)).one()
+            lags = sorted(r[0] for r in conn.execute(select(Timer.lag_ms).where(
+                Timer.status == "fired", Timer.fired_at >= window_start)) if r[0] is not None)
+            waiting = conn.scalar(select(func.count()).select_from(Timer).where(Timer.status.in_(("waiting",
+                                                                                                  "leased"))))
+            done = conn.scalar(select(func.count()).select_from(ProcessInstance).where(
+                ProcessInstance.process_id == "bench_case", ProcessInstance.status == "completed"))
+        p99 = lags[min(len(lags) - 1, int(0.99 * len(lags)))] if lags else 0
+        print(f"  timers fired during the run: {fired[0]} (lag p99 {p99} ms, max {fired[1] or 0} ms); "
+              f"pending now: {waiting}; bench cases completed: {done}")
+    finally:
+        engine.dispose()
+
+
+# --- the two modes ----------------------------------------------------------------------------------------
+
+def wait_ready(port: int, proc: subprocess.Popen, limit: float = 180) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode} before it was ready")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the server on port {port} was not ready after {limit} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_mode(mode: str, args, workdir: Path) -> dict[str, float]:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = open(workdir / f"{mode}.log", "w")  # noqa: SIM115 - closed below
+    if mode == "embedded":
+        url = f"sqlite:///{workdir}/embedded.db"
+        env["IDIFLOW_DATABASE_URL"] = url
+        subprocess.run([str(ROOT / ".venv/bin/idiflow"), "init-db"], env=env, check=True, stdout=log)
+        seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
+        proc = subprocess.Popen([str(ROOT / ".venv/bin/idiflow"), "serve", "--port", str(port)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_ready(port, proc)
+    else:
+        pg_port = free_port()
+        url = f"postgresql://postgres@127.0.0.1:{pg_port}/idiflow"
+        env.pop("IDIFLOW_DATABASE_URL", None)
+        env.update(IDIFLOW_PG_DIR=str(workdir / "pg"), IDIFLOW_PG_PORT=str(pg_port),
+                   PROMETHEUS_MULTIPROC_DIR=str(workdir / "prometheus"))
+        proc = subprocess.Popen(["bash", str(ROOT / "scripts/scaled.sh"), "--no-setup", "--port", str(port),
+                                 "--web", str(args.web), "--workers", str(args.workers)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_ready(port, proc)
+        seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
+    try:
+        print(f"  {mode}: server ready on 127.0.0.1:{port}; {args.seconds:.0f} s of load", flush=True)
+        window = dt.datetime.now(dt.UTC)
+        stats, elapsed = run_load(port, seeded, args.seconds, args.inbox_threads, args.complete_threads,
+                                  args.report_rate)
+        figures = summarize(mode, stats, elapsed)
+        time.sleep(2)  # the last completions' timers are due one second later
+        timer_report(url, window)
+        return figures
+    finally:
+        stop(proc)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--modes", default="embedded,scaled")
+    parser.add_argument("--tasks", type=int, default=9000, help="review tasks seeded for the completers")
+    parser.add_argument("--inbox-threads", type=int, default=3)
+    parser.add_argument("--complete-threads", type=int, default=3)
+    parser.add_argument("--report-rate", type=float, default=5.0, help="owner reports per second (0: none)")
+    parser.add_argument("--web", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print(f"idiflow load test: {platform.python_implementation()} {platform.python_version()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="idiflow-load-") as tmp:
+        os.chmod(tmp, 0o755)  # the PostgreSQL cluster inside runs as the postgres user
+        for mode in args.modes.split(","):
+            print(f"== {mode}" + (f" ({args.web} web + {args.workers} workers, PostgreSQL)"
+                                  if mode == "scaled" else " (one process, SQLite)"), flush=True)
+            results[mode] = run_mode(mode, args, Path(tmp))
+    final = results.get("scaled") or results[list(results)[-1]]
+    misses = [k for k, target in TARGETS.items()
+              if (final[k] > target if k in ("inbox_p99_ms", "errors") else final[k] < target)]
+    print(f"targets: inbox >= 300/s, p99 <= 200 ms, 0 errors, complete >= 100/s; "
+          f"{'met' if not misses else 'missed: ' + ', '.join(misses)}")
+    print(f"load inbox_rps={final['inbox_rps']:.1f} inbox_p99_ms={final['inbox_p99_ms']:.1f} "
+          f"complete_rps={final['complete_rps']:.1f} errors={final['errors']}")
+
+
+if __name__ == "__main__":
+    main()
