@@ -44,7 +44,7 @@ PHASE_LABELS = {
     "insured": "保险期间内",
     "expired": "保险期间届满",
 }
-GRADE_LABELS = {"serious": "严重", "moderate": "一般", "minor": "轻微", "observation": "观察"}
+GRADE_LABELS = {"serious": "严重问题", "moderate": "一般问题", "minor": "轻微问题", "observation": "观察事项"}
 ROUTE_LABELS = {
     "insurer": "保险理赔",
     "contractor": "施工单位维修",
@@ -137,9 +137,7 @@ def report_rows(fig: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     rows += [_row(s2, f"{PHASE_LABELS[k]}（个）", v, f"phases.{k}") for k, v in fig["phases"].items()]
     rows += [_row(s3, "风险检查（次）", r["inspections"], "risk.inspections")]
-    rows += [
-        _row(s3, f"{GRADE_LABELS[g]}问题（项）", n, f"risk.findings.{g}") for g, n in r["findings"].items()
-    ]
+    rows += [_row(s3, f"{GRADE_LABELS[g]}（项）", n, f"risk.findings.{g}") for g, n in r["findings"].items()]
     rows += [
         _row(s3, "重大风险报告（份）", r["major_reports"], "risk.major_reports"),
         _row(s3, "已抄送主管部门（份）", r["major_copied"], "risk.major_copied"),
@@ -153,8 +151,7 @@ def report_rows(fig: dict[str, Any]) -> list[dict[str, Any]]:
         for k, n in c["by_category"].items()
     ]
     rows += [
-        _row(s4, f"分派：{ROUTE_LABELS.get(k, k)}（件）", n, f"claims.by_route.{k}")
-        for k, n in c["by_route"].items()
+        _row(s4, f"分派：{ROUTE_LABELS.get(k, k)}（件）", n, f"claims.by_route.{k}") for k, n in c["by_route"].items()
     ]
     rows += [
         _row(s4, f"结果：{OUTCOME_LABELS.get(k, k)}（件）", n, f"claims.by_outcome.{k}")
@@ -162,8 +159,7 @@ def report_rows(fig: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     rows += [_row(s4, "服务时限超时（次）", fig["sla"]["breaches"], "sla.breaches")]
     rows += [
-        _row(s4, f"其中{SLA_LABELS.get(k, k)}（次）", n, f"sla.by_sla.{k}")
-        for k, n in fig["sla"]["by_sla"].items()
+        _row(s4, f"其中{SLA_LABELS.get(k, k)}（次）", n, f"sla.by_sla.{k}") for k, n in fig["sla"]["by_sla"].items()
     ]
     d = fig["durations"]
     rows += [
@@ -307,9 +303,7 @@ def render_pdf(report: QuarterlyReport) -> bytes:
     return buf.getvalue()
 
 
-def generate(
-    session: Session, year: int, quarter: int, now: dt.datetime, due_days: int = 15
-) -> QuarterlyReport:
+def generate(session: Session, year: int, quarter: int, now: dt.datetime, due_days: int = 15) -> QuarterlyReport:
     """DEC-REPORT: the quarter's report with its figures and files; due `due_days` days after quarter end."""
     report_no = report_no_for(year, quarter)
     existing = session.scalars(select(QuarterlyReport).where(QuarterlyReport.report_no == report_no)).first()
@@ -367,34 +361,56 @@ def describe(report: QuarterlyReport) -> dict[str, Any]:
 def list_reports(session: Session) -> list[QuarterlyReport]:
     """Every quarterly report, newest quarter first."""
     return list(
-        session.scalars(
-            select(QuarterlyReport).order_by(QuarterlyReport.year.desc(), QuarterlyReport.quarter.desc())
-        )
+        session.scalars(select(QuarterlyReport).order_by(QuarterlyReport.year.desc(), QuarterlyReport.quarter.desc()))
     )
 
 
 # ---- service tasks of workflows/quarterly_report.bpmn ------------------------------------------------
 
 
-@handler("reports.next_quarter_end")
-def next_quarter_end(ctx) -> dict:
-    """DEC-REPORT: the quarter running now and the instant it ends (the timer's date)."""
+def next_quarter(year: int, quarter: int) -> tuple[int, int]:
+    """The quarter after (year, quarter)."""
+    return (year + 1, 1) if quarter == 4 else (year, quarter + 1)
+
+
+def due_quarter(session: Session, first: tuple[int, int], now: dt.datetime) -> tuple[int, int] | None:
+    """The earliest quarter from `first` that has ended by `now` and has no report yet (None: all done)."""
+    year, quarter = first
+    while st.quarter_filters(year, quarter).end_at <= now:
+        if (
+            session.scalar(select(QuarterlyReport.id).where(QuarterlyReport.report_no == report_no_for(year, quarter)))
+            is None
+        ):
+            return year, quarter
+        year, quarter = next_quarter(year, quarter)
+    return None
+
+
+@handler("reports.plan_calendar", params=("years",))
+def plan_calendar(ctx, years: int = 30) -> dict:
+    """DEC-REPORT: the quarter running now is the first to report; the cycle fires after each quarter."""
     year, quarter = st.quarter_of(clock.to_local(ctx.now).date())
-    f = st.quarter_filters(year, quarter)
+    first_end = clock.to_local(st.quarter_filters(year, quarter).end_at)
     return {
-        "year": year,
-        "quarter": quarter,
-        "report_no": report_no_for(year, quarter),
-        "ends_at": clock.to_local(f.end_at).isoformat(),
+        "first_year": year,
+        "first_quarter": quarter,
+        "cycle": f"R/{first_end.isoformat()}/P3M",
+        "until": first_end.replace(year=first_end.year + int(years)).isoformat(),
     }
 
 
-@handler("reports.generate_quarterly", params=("year", "quarter", "due_days", "escalate_after_days"))
+@handler("reports.generate_quarterly", params=("first_year", "first_quarter", "due_days", "escalate_after_days"))
 def generate_quarterly(
-    ctx, year: int, quarter: int, due_days: int = 15, escalate_after_days: int = 5
+    ctx, first_year: int, first_quarter: int, due_days: int = 15, escalate_after_days: int = 5
 ) -> dict:
-    """DEC-REPORT DEC-DAYS: generate the quarter's report; due 15 days after quarter end, escalation later."""
-    report = generate(ctx.session, int(year), int(quarter), ctx.now, int(due_days))
+    """DEC-REPORT DEC-DAYS: report the earliest ended quarter without a report; due 15 days after its end."""
+    found = due_quarter(ctx.session, (int(first_year), int(first_quarter)), ctx.now)
+    if found is None:
+        raise ValueError(
+            f"No ended quarter without a report since {first_year} Q{first_quarter}; the quarter "
+            "timer fired early: check the calendar's cycle expression."
+        )
+    report = generate(ctx.session, found[0], found[1], ctx.now, int(due_days))
     report.instance_id = ctx.instance_id
     return {
         "report_no": report.report_no,
