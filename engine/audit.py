@@ -7,18 +7,19 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, db
 from .models import AuditEvent
 
-#: Built once: a Core insert skips the ORM unit of work (this runs several times per operation).
-_INSERT = insert(AuditEvent.__table__)
+#: Compiled once (this runs once or twice per operation): a plain INSERT, no ORM unit of work.
+_INSERT = db.Prepared(insert(AuditEvent.__table__),
+                      ("at", "actor", "action", "instance_id", "task_id", "task_name", "data"))
 
 
 def record(session: Session, actor: str, action: str, instance_id: int | None = None,
            task_id: str | None = None, task_name: str | None = None,
            data: dict[str, Any] | None = None) -> None:
     """Append one audit event in the unit of work's transaction (never committed here)."""
-    session.connection().execute(_INSERT, {
+    _INSERT.execute(session.connection(), {
         "at": clock.now(), "actor": actor or "system", "action": action, "instance_id": instance_id,
         "task_id": task_id, "task_name": task_name, "data": data or {}})
 

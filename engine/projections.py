@@ -20,7 +20,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, db
 from .models import HumanTask, MessageSubscription, Timer
 
 # Statements are built once (Core, on the tables): this runs on every save and statement building and
@@ -28,7 +28,8 @@ from .models import HumanTask, MessageSubscription, Timer
 _TASKS, _TIMERS, _SUBS = HumanTask.__table__, Timer.__table__, MessageSubscription.__table__
 _IDS = bindparam("ids", expanding=True)
 _NO_LEASE = dict(lease_owner=None, lease_expires_at=None)
-_INSERT_TASKS = insert(_TASKS)
+_INSERT_TASKS = db.Prepared(insert(_TASKS), [c.key for c in _TASKS.columns
+                                               if c.key not in ("completed_at", "completed_by")])
 _CANCEL_TASKS = (update(_TASKS).where(_TASKS.c.id.in_(_IDS), _TASKS.c.status == "open")
                  .values(status="cancelled", completed_at=bindparam("now")))
 _INSERT_TIMERS = insert(_TIMERS)
@@ -158,7 +159,7 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
             priority=int(props.get("priority", 50)), form_ref=form.rsplit("/", 1)[-1] if form else None,
             business_key=row.business_key, case_title=row.title or "", status="open", created_at=now))
     if new_task_rows:
-        run(_INSERT_TASKS, new_task_rows)
+        _INSERT_TASKS.execute(session.connection(), new_task_rows)
     gone = old_tasks - set(ready)
     if gone:
         run(_CANCEL_TASKS, {"ids": sorted(gone), "now": now})
@@ -181,7 +182,7 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
                     id=task_id, instance_id=row.id, task_name=spec.bpmn_id or spec.name, kind=_timer_kind(ed),
                     expression=str(getattr(ed, "expression", "event-based gateway"))[:500],
                     attached_to=attached, interrupting=interrupting,
-                    due_at=due, status="waiting", attempts=0))
+                    due_at=due, status="waiting", attempts=0, created_at=now))
             elif old_timers[task_id] != timers[task_id]:
                 moved.append((task_id, due))
         elif isinstance(ed, MessageEventDefinition):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, definitions, projections, serialization
+from . import audit, clock, db, definitions, projections, serialization
 from .errors import BpmnError, InstanceConflict, InstanceNotActive, InstanceNotFound
 from .models import Incident, ProcessDefinition, ProcessInstance
 from .scripts import RestrictedScriptEngine
@@ -47,8 +47,11 @@ _LOCK = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance
          .execution_options(populate_existing=True))
 _LOCK_FOR_UPDATE = _LOCK.with_for_update()
 _INSERT_INSTANCE = insert(_INSTANCES)
-_UPDATE_INSTANCE = update(_INSTANCES).where(_INSTANCES.c.id == bindparam("b_id"),
-                                            _INSTANCES.c.version_id == bindparam("b_version"))
+_UPDATE_INSTANCE = db.Prepared(
+    update(_INSTANCES).where(_INSTANCES.c.id == bindparam("b_id"),
+                             _INSTANCES.c.version_id == bindparam("b_version")),
+    ("state", "status", "ended_at", "updated_at", "serializer_version", "waiting", "version_id",
+     "b_id", "b_version"))
 _DEFINITIONS = ProcessDefinition.__table__
 _LATEST_DEFINITION = (select(_DEFINITIONS.c.id, _DEFINITIONS.c.version)
                       .where(_DEFINITIONS.c.process_id == bindparam("process_id"))
@@ -199,7 +202,7 @@ def save(session: Session, loaded: Loaded) -> None:
     except StaleDataError:
         raise conflict from None
     version = row.version_id
-    result = session.connection().execute(_UPDATE_INSTANCE, {**values, "version_id": version + 1,
+    result = _UPDATE_INSTANCE.execute(session.connection(), {**values, "version_id": version + 1,
                                                              "b_id": row.id, "b_version": version})
     if result.rowcount != 1:
         raise conflict

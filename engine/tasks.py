@@ -14,7 +14,9 @@ from .errors import NotAllowed, TaskNotFound, TaskNotReady
 from .models import HumanTask
 
 #: Built once: completing a task is the hottest write there is.
-_MARK_COMPLETED = update(HumanTask.__table__).where(HumanTask.__table__.c.id == bindparam("task_id"))
+_MARK_COMPLETED = db.Prepared(
+    update(HumanTask.__table__).where(HumanTask.__table__.c.id == bindparam("task_id")),
+    ("status", "completed_at", "completed_by", "assignee", "task_id"))
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
@@ -65,7 +67,7 @@ def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: s
     task.run()
     done = {"status": "completed", "completed_at": clock.now(), "completed_by": actor,
             "assignee": row.assignee or actor}
-    session.connection().execute(_MARK_COMPLETED, {"task_id": task_id, **done})
+    _MARK_COMPLETED.execute(session.connection(), {"task_id": task_id, **done})
     audit.record(session, actor, "complete", row.instance_id, task_id, row.task_name,
                  {"changed": audit.diff(before, task.data)})
     runtime.advance(session, loaded)
