@@ -119,12 +119,14 @@ def diagram_source(session: Session, process_id: str, near: ProcessDefinition | 
 def heatmap(session: Session, process_id: str, at: dt.datetime | None = None) -> list[dict]:
     """Where tokens of one process wait, per element: how many, and how long the oldest has waited.
 
-    Human tasks and message catches wait since they were created; timers count too and show when the
-    next one is due.
+    Every wait is measured from when its projection row was written: a human task or a message catch from
+    its creation, a timer from `timer.created_at` (when the token reached the timer event). Timer rows
+    written before that column existed have no known start: they are counted, with `unknown` raised, but
+    add nothing to the waiting times. Timers also show when the next one is due.
     """
     at = at or clock.now()
     cells: dict[str, dict] = defaultdict(lambda: {"count": 0, "oldest_seconds": 0, "total_seconds": 0,
-                                                  "kind": "", "next_due": None})
+                                                  "timed": 0, "unknown": 0, "kind": "", "next_due": None})
     running = select(ProcessInstance.id).where(ProcessInstance.process_id == process_id,
                                                ProcessInstance.status == "running")
     for name, since in session.execute(select(HumanTask.task_name, HumanTask.created_at)
@@ -134,23 +136,29 @@ def heatmap(session: Session, process_id: str, at: dt.datetime | None = None) ->
     for name, since in session.execute(select(MessageSubscription.task_name, MessageSubscription.created_at)
                                        .where(MessageSubscription.instance_id.in_(running))):
         _add(cells[name], "message", (at - since).total_seconds())
-    for name, due in session.execute(select(Timer.task_name, Timer.due_at)
-                                     .where(Timer.status.in_(("waiting", "leased")),
-                                            Timer.instance_id.in_(running))):
+    for name, due, since in session.execute(select(Timer.task_name, Timer.due_at, Timer.created_at)
+                                            .where(Timer.status.in_(("waiting", "leased")),
+                                                   Timer.instance_id.in_(running))):
         cell = cells[name]
-        _add(cell, "timer", 0)
-        if cell["next_due"] is None or due.isoformat() < cell["next_due"]:
-            cell["next_due"] = due.isoformat()
+        _add(cell, "timer", None if since is None else (at - since).total_seconds())
+        if cell["next_due"] is None or due < cell["next_due"]:
+            cell["next_due"] = due
     out = []
     for element, cell in sorted(cells.items()):
-        cell["avg_seconds"] = cell.pop("total_seconds") / cell["count"] if cell["count"] else 0
+        timed = cell.pop("timed")
+        cell["avg_seconds"] = cell.pop("total_seconds") / timed if timed else 0
+        cell["next_due"] = clock.to_local(cell["next_due"]).isoformat() if cell["next_due"] else None
         out.append({"element": element, **cell})
     return out
 
 
-def _add(cell: dict, kind: str, seconds: float) -> None:
-    seconds = max(0.0, seconds)
+def _add(cell: dict, kind: str, seconds: float | None) -> None:
     cell["count"] += 1
     cell["kind"] = cell["kind"] or kind
+    if seconds is None:
+        cell["unknown"] += 1
+        return
+    seconds = max(0.0, seconds)
+    cell["timed"] += 1
     cell["oldest_seconds"] = max(cell["oldest_seconds"], seconds)
     cell["total_seconds"] += seconds

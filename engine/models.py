@@ -146,6 +146,8 @@ class Timer(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lag_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: when the token started waiting here (the heatmap's "waiting since"); None on rows older than 0008
+    created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class MessageSubscription(Base):

@@ -3,13 +3,14 @@ filters, incidents, heatmap, migration pages and who may do what."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from web_factories import csrf_of, gen_app, login
 
-from engine import db, definitions, instances, tasks
+from engine import clock, db, definitions, instances, tasks
 from engine.models import ProcessInstance, Timer
 from web.db import database
 
@@ -112,6 +113,36 @@ def test_heatmap_counts_where_tokens_wait(app, parent_instance):
     # The user task waits in the child process; its inbox row belongs to the parent instance's process.
     assert {c["element"]: c["count"] for c in body["cells"]} == {"Task_child_fill": 1}
     assert owner_client(app).get("/cockpit/heatmap/eng_parent").status_code == 200
+
+
+def test_heatmap_measures_timer_waits_from_when_the_token_reached_the_timer(app):
+    """A timer's wait starts at timer.created_at, so waiting timers are coloured like tasks; rows written
+    before that column existed are counted but marked unknown rather than given an invented wait."""
+    fixed = clock.FixedClock(dt.datetime(2027, 3, 1, 1, 0, tzinfo=dt.UTC))
+    previous = clock.install(fixed)
+    try:
+        with unit(app) as session:
+            definitions.deploy(session, studio_bundle("studio_wait.bpmn"), "owner")
+        with unit(app) as session:
+            old = instances.start_instance(session, "studio_wait", {}, "tester").id
+        fixed.set(dt.datetime(2027, 3, 4, 1, 0, tzinfo=dt.UTC))
+        with unit(app) as session:
+            instances.start_instance(session, "studio_wait", {}, "tester")
+        fixed.set(dt.datetime(2027, 3, 11, 1, 0, tzinfo=dt.UTC))
+        client = owner_client(app)
+        [cell] = client.get("/cockpit/heatmap/studio_wait?format=json").get_json()["cells"]
+        assert (cell["element"], cell["kind"], cell["count"], cell["unknown"]) == ("Event_wait_30d", "timer", 2, 0)
+        assert cell["oldest_seconds"] == 10 * 86400 and cell["avg_seconds"] == 8.5 * 86400
+        assert cell["next_due"] == "2027-03-31T09:00:00+08:00"
+
+        with unit(app) as session:
+            session.execute(update(Timer).where(Timer.instance_id == old).values(created_at=None))
+        [cell] = client.get("/cockpit/heatmap/studio_wait?format=json").get_json()["cells"]
+        assert (cell["count"], cell["unknown"], cell["oldest_seconds"]) == (2, 1, 7 * 86400)
+        page = client.get("/cockpit/heatmap/studio_wait").get_data(as_text=True)
+        assert "Event_wait_30d" in page and "7.0" in page
+    finally:
+        clock.install(previous)
 
 
 def test_migration_page_shows_the_dry_run(app, parent_instance):

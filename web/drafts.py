@@ -28,6 +28,8 @@ class StudioDraft(Base):
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     checked: Mapped[bool] = mapped_column(Boolean, default=False)
     deployed_definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
+    #: decision tables edited with the diagram: file name in the deployment -> DMN XML
+    dmn_files: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(200))
