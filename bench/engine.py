@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import statistics
 import sys
@@ -48,24 +49,24 @@ def raw_spec():
     return parser.get_spec("simple")
 
 
-def raw_round(spec, n: int) -> tuple[float, float]:
-    """Start n instances to their user task, then complete each to its end; (starts/s, completes/s)."""
-    t0 = time.perf_counter()
+def raw_round(spec, n: int) -> tuple[float, float, float, float]:
+    """Start n instances to their user task, then complete each; (starts/s, completes/s, CPU ms each x2)."""
+    c0, t0 = time.process_time(), time.perf_counter()
     workflows = []
     for _ in range(n):
         wf = BpmnWorkflow(spec)
         wf.get_tasks(state=TaskState.READY)[0].data.update(START_DATA)
         wf.do_engine_steps()
         workflows.append(wf)
-    t1 = time.perf_counter()
+    c1, t1 = time.process_time(), time.perf_counter()
     for wf in workflows:
         task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
         task.data.update(FORM_DATA)
         task.run()
         wf.do_engine_steps()
         assert wf.is_completed()
-    t2 = time.perf_counter()
-    return n / (t1 - t0), n / (t2 - t1)
+    c2, t2 = time.process_time(), time.perf_counter()
+    return n / (t1 - t0), n / (t2 - t1), (c1 - c0) * 1000 / n, (c2 - c1) * 1000 / n
 
 
 def durable_setup(path: Path):
@@ -80,27 +81,27 @@ def durable_setup(path: Path):
     return engine, factory
 
 
-def durable_round(factory, n: int, round_no: int) -> tuple[float, float, list[int]]:
+def durable_round(factory, n: int, round_no: int):
     """Start n instances (one commit each), then complete their user tasks (one commit each)."""
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     ids = []
     for i in range(n):
         with db.unit_of_work(factory) as session:
             ids.append(instances.start_instance(session, "simple", dict(START_DATA), "bench",
                                                 business_key=f"BENCH-{round_no}-{i}").id)
-    t1 = time.perf_counter()
+    c1, t1 = time.process_time(), time.perf_counter()
     with factory() as session:
         task_ids = list(session.scalars(select(HumanTask.id).where(HumanTask.instance_id.in_(ids),
                                                                    HumanTask.status == "open")))
         sizes = [len(s) for s in session.scalars(select(ProcessInstance.state)
                                                  .where(ProcessInstance.id.in_(ids)))]
     assert len(task_ids) == n, f"expected {n} open tasks, found {len(task_ids)}"
-    t2 = time.perf_counter()
+    c2, t2 = time.process_time(), time.perf_counter()
     for task_id in task_ids:
         with db.unit_of_work(factory) as session:
             tasks.complete_task(session, task_id, dict(FORM_DATA), "bench")
-    t3 = time.perf_counter()
-    return n / (t1 - t0), n / (t3 - t2), sizes
+    c3, t3 = time.process_time(), time.perf_counter()
+    return n / (t1 - t0), n / (t3 - t2), sizes, (c1 - c0) * 1000 / n, (c3 - c2) * 1000 / n
 
 
 def check_completed(factory) -> None:
@@ -119,20 +120,25 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = raw_spec()
     raw_s, raw_c, dur_s, dur_c, sizes = [], [], [], [], []
+    cpu: dict[str, list[float]] = {"raw_s": [], "raw_c": [], "dur_s": [], "dur_c": []}
     with tempfile.TemporaryDirectory(prefix="idiflow-bench-") as tmp:
         engine, factory = durable_setup(Path(tmp) / "bench.db")
         raw_round(spec, min(args.n, 200))  # warm-ups: imports, caches, compiled scripts
         durable_round(factory, min(args.n, 200), 0)
         for r in range(1, args.rounds + 1):  # interleaved, so both sides see the same machine load
             gc.collect()
-            s, c = raw_round(spec, args.n)
+            s, c, cs, cc = raw_round(spec, args.n)
             raw_s.append(s)
             raw_c.append(c)
+            cpu["raw_s"].append(cs)
+            cpu["raw_c"].append(cc)
             gc.collect()
-            s, c, sz = durable_round(factory, args.n, r)
+            s, c, sz, cs, cc = durable_round(factory, args.n, r)
             dur_s.append(s)
             dur_c.append(c)
             sizes += sz
+            cpu["dur_s"].append(cs)
+            cpu["dur_c"].append(cc)
         check_completed(factory)
         engine.dispose()
 
@@ -152,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(target >= {TARGETS['complete']})  {'OK' if ok[1] else 'MISS'}",
         f"state bytes per waiting instance: median {state_bytes}, max {max(sizes)} "
         f"(target <= {TARGETS['state_bytes']})  {'OK' if ok[2] else 'MISS'}",
+        f"(info) CPU time per operation, ms: raw start {med(cpu['raw_s']):.3f} complete {med(cpu['raw_c']):.3f}, "
+        f"durable start {med(cpu['dur_s']):.3f} complete {med(cpu['dur_c']):.3f}; CPU-time ratios "
+        f"start {med(cpu['raw_s']) / med(cpu['dur_s']):.3f} complete {med(cpu['raw_c']) / med(cpu['dur_c']):.3f}",
+        f"(info) load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs",
         f"ratio start={ratio_s:.3f} complete={ratio_c:.3f} state_bytes={state_bytes}",
     ]
     text = "\n".join(lines)
