@@ -354,6 +354,11 @@ def _seed_demo(rt: Runtime, files: dict[str, bytes]) -> None:
         owner = session.scalars(select(User).where(User.username == "owner")).first()
         if owner is not None and not (owner.attributes or {}).get("units"):
             owner.attributes = {**(owner.attributes or {}), "units": summary.owner_units}
+        engineer = session.scalars(select(User).where(User.username == "risk_engineer")).first()
+        if engineer is not None and not (engineer.attributes or {}).get("agency_code"):
+            # the risk engineer acts for agency A1 and sees its engaged projects (web/permissions.py)
+            engineer.attributes = {**(engineer.attributes or {}),
+                                   "agency_code": demo_data.cat.AGENCIES["A1"]["party"]["credit_code"]}
     for project_no, status in summary.projects.items():
         click.echo(f"project {project_no}  policy {status or 'none (refused: out of scope)'}")
     for claim_no in summary.claims:

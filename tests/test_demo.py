@@ -207,5 +207,7 @@ def test_cli_demo_if_empty_seeds_once_and_fast(db_url):
             assert session.scalar(select(func.count()).select_from(Project)) == len(PROJECTS)
             owner = session.scalars(select(User).where(User.username == "owner")).one()
             assert owner.attributes["units"] == ["11-101", "11-102"]  # the owner portal's units
+            engineer = session.scalars(select(User).where(User.username == "risk_engineer")).one()
+            assert engineer.attributes["agency_code"] == "91330300RMA0000001"  # agency A1's engineer
     finally:
         engine.dispose()

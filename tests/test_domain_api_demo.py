@@ -83,7 +83,7 @@ def test_project_list_by_phase_and_status(client, as_):
         ("dev2", ("developer",), 0),
         ("builder", ("contractor",), 0),
         ("uw", ("underwriter",), 10),
-        ("risk", ("risk_engineer",), 10),
+        ("risk", ("risk_engineer",), 0),  # no attributes.agency_code: no agency, no projects
     ],
 )
 def test_project_reads_by_role(client, as_, user, roles, count):
@@ -99,6 +99,16 @@ def test_party_codes_let_a_contractor_read_its_projects(client, app, as_):
         find_user(session, "c1").attributes = {"party_codes": ["91330300CON0000001"]}  # 浙江建工集团
     rows = client.get(f"{API}/projects", headers=headers).json["items"]
     assert sorted(p["project_no"] for p in rows) == ["LG-2016-001", "LG-2025-004", "LG-2029-006"]
+
+
+def test_agency_code_lets_a_risk_engineer_read_the_projects_its_agency_is_engaged_on(client, app, as_):
+    """LG-RM-HIRE: agency A1 is engaged on three demo projects (refused A3's project shows only A1's)."""
+    headers = as_("rm1", "risk_engineer")
+    with db.unit_of_work(database(app).session_factory) as session:
+        find_user(session, "rm1").attributes = {"agency_code": "91330300RMA0000001"}  # 浙江安居风险管理
+    rows = client.get(f"{API}/projects", headers=headers).json["items"]
+    assert sorted(p["project_no"] for p in rows) == ["LG-2016-001", "LG-2025-004", "LG-2029-006"]
+    assert client.get(f"{API}/projects/LG-2019-002", headers=headers).status_code == 403
 
 
 def test_owner_reads_no_projects(client, as_):

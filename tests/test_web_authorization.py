@@ -6,21 +6,26 @@ import io
 import re
 
 import pytest
-from web_factories import csrf_of, gen_app, gen_case, gen_deploy, login
+from web_factories import csrf_of, gen_app, gen_case, gen_deploy, gen_engaged_project, gen_user, login
 
-from engine import definitions
+from engine import db, definitions
 from handlers.roles import IDI_ROLES
+from web.accounts import find_user
 from web.db import database
 
 pytestmark = pytest.mark.backends("sqlite")
 
 PAGE_BLUEPRINTS = ("auth", "i18n", "inbox", "taskpage", "portal", "admin", "ui_api")
-ROLES = (*IDI_ROLES, "anonymous")
+#: engineer_b is a risk engineer of another agency than the user risk_engineer (attributes.agency_code)
+ROLES = (*IDI_ROLES, "engineer_b", "anonymous")
 EVERYONE = set(ROLES)
 LOGGED_IN = EVERYONE - {"anonymous"}
 #: the task is in lane claims_handler; the supervisor supervises it, the authority and admin read everything
 TASK_READERS = {"claims_handler", "claims_supervisor", "authority_officer", "administrator"}
 CLAIM_READERS = {"owner", "claims_handler", "claims_supervisor", "authority_officer", "administrator"}
+#: a risk_engineer task on a project only risk_engineer's agency is engaged on (not engineer_b's)
+AGENCY_READERS = {"risk_engineer", "authority_officer", "administrator"}
+AGENCY_A, AGENCY_B = "91330300RMA0000001", "91330300RMA0000002"
 
 #: GET endpoint -> (URL template, roles allowed)
 ALLOWED_GET = {
@@ -38,6 +43,11 @@ ALLOWED_GET = {
     "ui_api.me": ("/api/ui/me", LOGGED_IN),
     "ui_api.inbox_counts": ("/api/ui/inbox/counts", LOGGED_IN),
     "ui_api.users": ("/api/ui/users", {"administrator"}),
+}
+#: the same page routes on objects under an object rule: (URL template, roles allowed)
+OBJECT_GET = {
+    "agency task": ("/tasks/{agency_task_id}", AGENCY_READERS),
+    "agency case": ("/cases/{agency_instance_id}", AGENCY_READERS),
 }
 #: POST endpoints (each refuses a request without the CSRF token)
 POSTS = {
@@ -69,7 +79,16 @@ def world(tmp_path_factory):
     r = owner.post("/portal/report", data={"csrf_token": token, "unit": "3-1202", "category": "5",
                                            "description": "卫生间渗水一周"})
     claim_no = re.search(r"claims/([A-Z0-9-]+)", r.headers["Location"]).group(1)
-    ids = {"task_id": task_id, "instance_id": instance_id, "file_id": 1, "claim_no": claim_no}
+    agency_instance_id = gen_engaged_project(app, "LG-AUTHZ-A", AGENCY_A)
+    with db.unit_of_work(database(app).session_factory) as session:
+        find_user(session, "risk_engineer").attributes = {"agency_code": AGENCY_A}
+        gen_user(session, "engineer_b", ["risk_engineer"]).attributes = {"agency_code": AGENCY_B}
+    page = handler.get("/inbox?tab=all").get_data(as_text=True)  # the handler sees only the claims task
+    admin_page = clients_admin_page(app, "LG-AUTHZ-A")
+    agency_task_id = re.search(r"/tasks/([0-9a-f-]{36})", admin_page).group(1)
+    assert agency_task_id != task_id and agency_task_id not in page
+    ids = {"task_id": task_id, "instance_id": instance_id, "file_id": 1, "claim_no": claim_no,
+           "agency_task_id": agency_task_id, "agency_instance_id": agency_instance_id}
     clients = {}
     for role in ROLES:
         client = app.test_client()
@@ -89,6 +108,13 @@ def test_matrix_covers_every_page_route(world):
              for method in rule.methods - {"HEAD", "OPTIONS"}}
     expected = {(e, "GET") for e in ALLOWED_GET} | {(e, "POST") for e in POSTS}
     assert found == expected
+
+
+def clients_admin_page(app, query: str) -> str:
+    """The administrator's "all" inbox tab searched for `query`."""
+    admin = app.test_client()
+    login(admin, "administrator")
+    return admin.get(f"/inbox?tab=all&q={query}").get_data(as_text=True)
 
 
 def _outcome(response, path: str) -> str:
@@ -118,6 +144,18 @@ def test_get_route_is_open_exactly_to_its_roles(world, endpoint, role):
         assert outcome == "login", f"{role} should be sent to the login page from {path}"
     else:  # logged in, the page exists, but this case is not theirs
         assert outcome == "403", f"{role} should get 403 on {path}, got {response.status_code}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("label", sorted(OBJECT_GET))
+def test_object_rule_route_is_open_exactly_to_its_readers(world, label, role):
+    """A risk engineer sees only the cases of projects their agency is engaged on (engineer_b: 403)."""
+    _app, ids, clients = world
+    template, allowed = OBJECT_GET[label]
+    path = template.format(**ids)
+    outcome = _outcome(clients[role].get(path), path)
+    expected = "ok" if role in allowed else "login" if role == "anonymous" else "403"
+    assert outcome == expected, f"{role} on {label} {path}"
 
 
 @pytest.mark.parametrize("endpoint", sorted(POSTS))

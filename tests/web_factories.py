@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
+from decimal import Decimal
 from pathlib import Path
 
 from werkzeug.security import generate_password_hash
 
-from engine import db, definitions, instances
+from engine import clock, db, definitions, instances
+from handlers.models import Engagement, Party, Policy, Project
 from handlers.roles import IDI_ROLES
 from web import create_app
 from web.accounts import create_user
@@ -57,6 +60,41 @@ def gen_deploy(app) -> None:
     """Deploy the web claims diagram."""
     with db.unit_of_work(database(app).session_factory) as session:
         definitions.deploy(session, web_bundle(), "tester")
+
+
+def inspect_bundle() -> dict[str, str]:
+    """web_inspect.bpmn (one task in the risk_engineer lane) and its form as a deploy bundle."""
+    return {"web_inspect.bpmn": (WEBFLOWS / "web_inspect.bpmn").read_text(),
+            "forms/web_inspect.schema.json": (WEBFLOWS / "forms" / "web_inspect.schema.json").read_text()}
+
+
+def gen_engaged_project(app, project_no: str, agency_code: str, status: str = "active") -> int:
+    """A project with its policy and an engagement of the agency `agency_code` (in the domain tables), and a
+    web_inspect case on it (business key = project number); returns the case's instance id."""
+    with db.unit_of_work(database(app).session_factory) as session:
+        definitions.deploy(session, inspect_bundle(), "tester")
+        parties = {}
+        for kind, code in (("developer", f"DEV-{project_no}"), ("contractor", f"CON-{project_no}"),
+                           ("agency", agency_code)):
+            parties[kind] = session.query(Party).filter_by(credit_code=code).first() or Party(
+                credit_code=code, name=f"{kind} {code}", kind=kind)
+            session.add(parties[kind])
+        session.flush()
+        project = Project(project_no=project_no, name=f"项目 {project_no}", in_longgang=True,
+                          project_type="new_residential", construction_cost=Decimal("1000000.00"),
+                          developer_id=parties["developer"].id, contractor_id=parties["contractor"].id,
+                          registered_at=clock.now())
+        session.add(project)
+        session.flush()
+        policy = Policy(policy_no=f"IDI-{project_no}", project_id=project.id, insurer_name="人保财险",
+                        status="effective", premium_base=Decimal("1000000.00"), rate=Decimal("0.015"),
+                        premium=Decimal("15000.00"))
+        session.add(policy)
+        session.flush()
+        session.add(Engagement(policy_id=policy.id, agency_id=parties["agency"].id, status=status,
+                               checked_at=clock.now() - dt.timedelta(days=1)))
+        return instances.start_instance(session, "web_inspect", {}, "tester", business_key=project_no,
+                                        title=f"{project_no} 风险巡查").id
 
 
 def gen_case(app, business_key: str, title: str = "", data: dict | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -15,13 +15,13 @@ from handlers.models import Party, Policy, Project
 from ..accounts import has_role
 from ..errors import ApiError
 from ..models import User
+from ..permissions import AGENCY_ROLE, agency_code, agency_project_nos
 from .access import current_user, require_task_access
 
-#: roles that read every project (LG-OVERSIGHT for the authority; the insurer's and agencies' staff)
+#: roles that read every project (LG-OVERSIGHT for the authority; the insurer's staff)
 READ_ALL_ROLES = (
     "underwriter",
     "authority_officer",
-    "risk_engineer",
     "claims_handler",
     "claims_supervisor",
     "process_owner",
@@ -34,18 +34,22 @@ def project_scope(session: Session, user: User) -> ColumnElement[bool] | None:
     """The condition on projects this user may read (None: all); 403 for roles that read none."""
     if has_role(user, *READ_ALL_ROLES):
         return None
-    if not has_role(user, *PARTY_ROLES):
+    readers = READ_ALL_ROLES + PARTY_ROLES + (AGENCY_ROLE,)
+    if not has_role(user, *readers):
         raise ApiError(
             403,
             "NotAllowed",
-            f"Projects are read by {', '.join(READ_ALL_ROLES + PARTY_ROLES)}; "
+            f"Projects are read by {', '.join(readers)}; "
             f"user '{user.username}' has {', '.join(user.roles or ()) or 'no roles'}.",
-            required_roles=list(READ_ALL_ROLES + PARTY_ROLES),
+            required_roles=list(readers),
         )
+    agency = [Project.project_no.in_(agency_project_nos(agency_code(user)))] if agency_code(user) else []
+    if not has_role(user, *PARTY_ROLES):  # a risk engineer: the projects their agency is engaged on
+        return or_(*agency) if agency else false()
     started = select(ProcessInstance.business_key).where(
         ProcessInstance.process_id == "idi_policy", ProcessInstance.started_by == user.username
     )
-    parts: list[ColumnElement[bool]] = [Project.project_no.in_(started)]
+    parts: list[ColumnElement[bool]] = [Project.project_no.in_(started), *agency]
     codes = [str(c) for c in (user.attributes or {}).get("party_codes") or []]
     if codes:
         mine = select(Party.id).where(Party.credit_code.in_(codes))
@@ -64,7 +68,8 @@ def visible_project(session: Session, project_no: str) -> Project:
             403,
             "NotAllowed",
             f"Project {project_no} is not one of yours: a developer or contractor "
-            "reads the projects they registered or whose party they act for.",
+            "reads the projects they registered or whose party they act for, a risk engineer "
+            "those their agency (attributes.agency_code) is engaged on.",
         )
     return row
 
