@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import clock, handler
+from engine import clock, handler, tasks
 from engine.errors import EngineError
+from engine.models import HumanTask
 from engine.timers import escalate
 from engine.workdays import deadline_days
 
@@ -33,6 +34,8 @@ ROUTE_TITLES = {"contractor": "由施工单位维修 Repair by the construction 
                 "insurer": "保险理赔 Insurer claim", "expired": "保险期间已届满 Cover has expired",
                 "not_in_scope": "不属于保险范围 Not in the scope of cover"}
 SUPERVISOR = "claims_supervisor"
+#: What the claims supervisor may do about a missed service level (workflows/forms/claim_breach_action).
+BREACH_ACTIONS = ("reminded", "reassigned", "taken_over", "noted")
 
 
 class ClaimNotFound(EngineError, LookupError):
@@ -61,6 +64,14 @@ def note(claim: Claim, status: str, text: str = "") -> None:
     now = clock.now()
     claim.history = [*(claim.history or []), {"status": status, "at": now.isoformat(), "note": text}]
     claim.status, claim.updated_at = status, now
+
+
+def remark(claim: Claim, event: str, text: str = "") -> None:
+    """Add a dated history entry that leaves the claim's status as it is (an escalation, a reminder)."""
+    now = clock.now()
+    claim.history = [*(claim.history or []),
+                     {"status": claim.status, "event": event, "at": now.isoformat(), "note": text}]
+    claim.updated_at = now
 
 
 def routing_notice(claim: Claim, policy: Policy, routing: dict) -> str:
@@ -259,14 +270,38 @@ def close_claim(ctx, claim_no: str, outcome: str) -> dict:
 
 @handler("claims.sla_breach", params=("claim_no", "sla", "task"))
 def sla_breach(ctx, claim_no: str, sla: str, task: str) -> dict:
-    """DEC-SLA: count a missed service level and escalate the late task to the claims supervisor."""
+    """DEC-SLA: count a missed service level; the diagram then puts a work item in the supervisor's inbox."""
     claim = claim_by_no(ctx.session, claim_no)
     ctx.session.add(SlaBreach(claim_id=claim.id, sla=sla, task_name=task, breached_at=ctx.now,
                               escalated_to=SUPERVISOR))
     claim.breach_count += 1
-    claim.updated_at = ctx.now
+    remark(claim, "sla_breach", f"{sla} ({task}) missed; escalated to {SUPERVISOR}")
+    # notify, not reassign: the late task stays with its handler while the supervisor decides what to do
     escalated = escalate(ctx, role=SUPERVISOR, task=task, mode="notify")
     return {"sla": sla, "breached_at": ctx.now.isoformat(), **escalated}
+
+
+@handler("claims.handle_breach", params=("claim_no", "sla", "task", "action"))
+def handle_breach(ctx, claim_no: str, sla: str, task: str, action: dict) -> dict:
+    """DEC-SLA: record the supervisor's answer to a breach; reassigned or taken over moves the late task."""
+    claim = claim_by_no(ctx.session, claim_no)
+    kind = action.get("action")
+    if kind not in BREACH_ACTIONS:
+        raise ClaimRefused(f"Claim {claim_no}: the breach action must be one of {', '.join(BREACH_ACTIONS)}, "
+                           f"not {kind!r}.")
+    target = {"reassigned": action.get("reassign_to") or None, "taken_over": ctx.actor}.get(kind)
+    if kind == "reassigned" and not target:
+        raise ClaimRefused(f"Claim {claim_no}: name the user the late {task} is reassigned to.")
+    moved = []
+    if target:
+        late = ctx.session.scalars(select(HumanTask).where(
+            HumanTask.instance_id == ctx.instance_id, HumanTask.task_name == task, HumanTask.status == "open"))
+        moved = [tasks.claim_task(ctx.session, row.id, ctx.actor, assignee=target).id for row in late]
+    text = f"{sla}: {kind}" + (f" to {target}" if target else "") + \
+        (f"; {action['note']}" if action.get("note") else "")
+    remark(claim, "sla_breach_handled", text)
+    return {"sla": sla, "action": kind, "assignee": target, "moved_tasks": moved,
+            "handled_at": ctx.now.isoformat()}
 
 
 def count_breaches(session: Session, sla: str | None = None) -> int:

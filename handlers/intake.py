@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock, instances, messages
-from engine.errors import InstanceConflict, MessageNotCorrelated
+from engine.errors import EngineError, InstanceConflict, MessageNotCorrelated
 
 from .claim_models import Claim
 from .claims import ClaimRefused, claim_by_no
@@ -30,6 +30,12 @@ class ClaimNotWithdrawable(InstanceConflict):
     """The claim has moved past the survey; it can no longer be withdrawn."""
 
 
+class PolicyNotFound(EngineError, LookupError):
+    """A defect was reported on a policy number (or unit) that no insured project has."""
+
+    http_status = 404
+
+
 def policy_for_unit(session: Session, unit: str) -> Policy:
     """The policy of the one project listing `unit` ('1-101', or 'LG-2026-001/1-101' to name the project)."""
     project_no, _, room = unit.rpartition("/")
@@ -38,7 +44,8 @@ def policy_for_unit(session: Session, unit: str) -> Policy:
         query = query.where(Project.project_no == project_no)
     found = [p for p in session.scalars(query) if room in (p.project.units or [])]
     if not found:
-        raise DomainRecordMissing(f"No insured project lists the unit '{unit}'; give the policy number.")
+        raise PolicyNotFound(f"No insured project lists the unit '{unit}'; check the unit on the housing "
+                             "contract or give the policy number from the IDI notice.", unit=unit)
     if len(found) > 1:
         raise ClaimRefused(f"The unit '{unit}' exists in {len(found)} projects; write it as "
                            "'PROJECT_NO/unit' or give the policy number.")
@@ -77,7 +84,12 @@ def report_defect(session: Session, category: int, description: str, reporter: s
     if isinstance(category, bool) or not isinstance(category, int):
         raise ClaimRefused(f"The defect category must be a whole number (items 1-8), not {category!r}.")
     if policy_no:
-        policy = policy_by_no(session, policy_no)
+        try:
+            policy = policy_by_no(session, policy_no)
+        except DomainRecordMissing:
+            raise PolicyNotFound(f"No policy numbered '{policy_no}'; check the number on the IDI notice "
+                                 "(告知书) handed over with the home, e.g. IDI-LG-2025-004.",
+                                 policy_no=policy_no) from None
     elif unit:
         policy = policy_for_unit(session, unit)
     else:

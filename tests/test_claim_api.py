@@ -82,10 +82,17 @@ def test_owners_see_only_their_own_claims_and_staff_see_all(client, token):
     ({"category": "5"}, ("owner",), 400),
     ({"reported_at": "2030-01-10 23:30"}, ("owner",), 400),
     ({"channel": "fax"}, ("owner",), 422),
-    ({"policy_no": "IDI-NONE"}, ("owner",), 400),
+    ({"policy_no": "IDI-NONE"}, ("owner",), 404),
+    ({"policy_no": None, "unit": "99-999"}, ("owner",), 404),
     ({}, ("developer",), 403),
 ])
 def test_bad_reports_are_refused_with_the_reason(client, token, body, roles, status):
     r = _report(client, token("u1", *roles), **body)
     assert r.status_code == status, r.json
     assert r.json["detail"]
+
+
+def test_unknown_policy_number_is_404_with_what_to_check(client, token):  # LG-CLM-CENTER
+    r = _report(client, token("u1", "owner"), policy_no="IDI-LG-1999-404")
+    assert (r.status_code, r.json["error"], r.json["policy_no"]) == (404, "PolicyNotFound", "IDI-LG-1999-404")
+    assert "No policy numbered 'IDI-LG-1999-404'" in r.json["detail"] and "告知书" in r.json["detail"]

@@ -21,6 +21,8 @@ from test_claim_support import (
     task_row,
 )
 
+from engine import tasks
+from engine.errors import FormInvalid
 from engine.models import AuditEvent, HumanTask
 from handlers.claims import count_breaches
 
@@ -39,9 +41,16 @@ def _end_of(year: int, month: int, day: int) -> dt.datetime:
     return at(year, month, day, 0) + dt.timedelta(days=1)
 
 
+def _supervisor_inbox(session, claim_no: str) -> list[str]:
+    return [t.task_name for t in tasks.list_tasks(session, lanes=["claims_supervisor"]) if t.business_key == claim_no]
+
+
 def _assert_breaches_at(session, deadline: dt.datetime, sla: str, claim_no: str) -> None:
+    """DEC-SLA: nothing before the deadline; just after it the breach is counted and the claims supervisor
+    has a work item for it in their inbox."""
     assert advance_to(session, deadline - SECOND) == [], f"{sla} breached before {deadline}"
     assert count_breaches(session, sla) == 0
+    assert _supervisor_inbox(session, claim_no) == []
     fired = advance_to(session, deadline + SECOND)
     assert [f.task_name for f in fired] == [f"Timer_{sla}_sla"]
     assert count_breaches(session, sla) == 1
@@ -49,6 +58,7 @@ def _assert_breaches_at(session, deadline: dt.datetime, sla: str, claim_no: str)
     assert claim.breach_count == 1 and [(b.sla, b.escalated_to) for b in claim.breaches] == [
         (sla, "claims_supervisor")
     ]
+    assert _supervisor_inbox(session, claim_no) == [f"Task_handle_breach_{sla}"]
 
 
 def test_decision_due_saturday_moves_to_monday(session, fixed_clock):
@@ -60,8 +70,9 @@ def test_decision_due_saturday_moves_to_monday(session, fixed_clock):
     assert task_row(session, claim_no, "Task_decide_coverage").due_at == _end_of(2031, 3, 10)
     assert advance_to(session, _end_of(2031, 3, 8)) == []  # the unmoved deadline would have fired here
     _assert_breaches_at(session, _end_of(2031, 3, 10), "decision", claim_no)
-    # Non-interrupting: the late task stays with the handler, and the supervisor is told (audited).
-    assert open_tasks(session, claim_no) == ["Task_decide_coverage"]
+    # Non-interrupting: the late task stays with the handler; the supervisor has a work item (audited).
+    assert open_tasks(session, claim_no) == ["Task_decide_coverage", "Task_handle_breach_decision"]
+    assert task_row(session, claim_no, "Task_handle_breach_decision").title == "处理超时：核定"
     [escalation] = session.scalars(select(AuditEvent).where(AuditEvent.action == "escalate")).all()
     assert (
         escalation.data["to_role"] == "claims_supervisor" and escalation.task_name == "Task_decide_coverage"
@@ -73,7 +84,33 @@ def test_survey_due_two_days_after_the_report_moved_off_the_weekend(session, fix
     claim_no = report(session, fixed_clock, at(2030, 1, 11, 22, 45), category=5)
     assert task_row(session, claim_no, "Task_survey").due_at == _end_of(2030, 1, 14)
     _assert_breaches_at(session, _end_of(2030, 1, 14), "survey", claim_no)
-    assert open_tasks(session, claim_no) == ["Task_survey"]
+    assert open_tasks(session, claim_no) == ["Task_handle_breach_survey", "Task_survey"]
+    assert task_row(session, claim_no, "Task_handle_breach_survey").title == "处理超时：查勘"
+
+
+def test_supervisor_reassigns_the_late_survey_and_the_breach_stays_counted(session, fixed_clock):
+    """DEC-SLA: the supervisor's work item reassigns the late survey to another handler; the survey stays
+    open (now with that handler), the breach stays counted and the action is in the claim's history."""
+    claim_no = report(session, fixed_clock, at(2030, 1, 10, 10), category=5)
+    advance_to(session, _end_of(2030, 1, 14) + SECOND)
+    action = {"breach_action": {"action": "reassigned", "reassign_to": "handler2", "note": "原经办人休假"}}
+    complete(session, claim_no, "Task_handle_breach_survey", action, actor="supervisor1")
+    assert _supervisor_inbox(session, claim_no) == []
+    survey = task_row(session, claim_no, "Task_survey")
+    assert (survey.lane, survey.assignee) == ("claims_handler", "handler2")
+    claim = claim_of(session, claim_no)
+    assert claim.breach_count == 1 and claim.status == "routed_insurer"
+    assert [h["event"] for h in claim.history if "event" in h] == ["sla_breach", "sla_breach_handled"]
+    assert "reassigned to handler2; 原经办人休假" in claim.history[-1]["note"]
+    complete(session, claim_no, "Task_survey", SURVEY, actor="handler2")
+    assert open_tasks(session, claim_no) == ["Task_decide_coverage"]
+
+
+def test_reassignment_without_a_user_is_refused_by_the_form(session, fixed_clock):  # DEC-SLA
+    claim_no = report(session, fixed_clock, at(2030, 1, 10, 10), category=5)
+    advance_to(session, _end_of(2030, 1, 14) + SECOND)
+    with pytest.raises(FormInvalid):
+        complete(session, claim_no, "Task_handle_breach_survey", {"breach_action": {"action": "reassigned"}})
 
 
 def test_survey_due_date_skips_a_statutory_holiday(session, fixed_clock):
