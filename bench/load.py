@@ -44,6 +44,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 import handlers  # noqa: E402, F401 - registers roles, domain tables and handlers
 from engine import db, definitions, instances  # noqa: E402
+from engine.errors import DefinitionInvalid  # noqa: E402
 from engine.models import HumanTask, ProcessInstance, Timer  # noqa: E402
 from handlers.dates import cover_dates  # noqa: E402
 from handlers.models import Party, Policy, Project  # noqa: E402
@@ -70,7 +71,12 @@ def bundle() -> dict[str, bytes]:
     """The bench diagrams, plus the claim diagrams and their forms (the owners' reports start them)."""
     files = {"bench_case.bpmn": (FLOWS / "bench_case.bpmn").read_bytes()}
     files.update({f"forms/{p.name}": p.read_bytes() for p in (FLOWS / "forms").glob("*.json")})
-    files.update({p.name: p.read_bytes() for p in WORKFLOWS.glob("claim*.bpmn")})
+    return files
+
+
+def claim_bundle() -> dict[str, bytes]:
+    """The claim diagrams and their forms (an owner's report starts them)."""
+    files = {p.name: p.read_bytes() for p in WORKFLOWS.glob("claim*.bpmn")}
     files.update({f"forms/{p.name}": p.read_bytes() for p in (WORKFLOWS / "forms").glob("claim_*.json")})
     return files
 
@@ -105,6 +111,7 @@ class Seeded:
     worker_tokens: list[str]
     owner_token: str
     task_ids: list[str]
+    claims: bool = True
 
 
 def seed(url: str, n_tasks: int, n_workers: int) -> Seeded:
@@ -112,6 +119,13 @@ def seed(url: str, n_tasks: int, n_workers: int) -> Seeded:
     engine = db.make_engine(url)
     factory = db.make_session_factory(engine)
     try:
+        claims_ok = True
+        try:
+            with db.unit_of_work(factory) as session:
+                definitions.deploy(session, claim_bundle(), "bench")
+        except DefinitionInvalid as err:
+            claims_ok = False
+            print(f"  owner reports skipped: the claim diagrams do not deploy ({err.problems[0]})"[:300])
         with db.unit_of_work(factory) as session:
             definitions.deploy(session, bundle(), "bench")
             seed_policy(session)
@@ -128,7 +142,7 @@ def seed(url: str, n_tasks: int, n_workers: int) -> Seeded:
             ids = list(session.scalars(select(HumanTask.id).where(HumanTask.status == "open",
                                                                   HumanTask.lane == "underwriter")))
         print(f"  seeded {len(ids)} open tasks in {time.perf_counter() - started:.1f} s", flush=True)
-        return Seeded(tokens, owner, ids)
+        return Seeded(tokens, owner, ids, claims_ok)
     finally:
         engine.dispose()
         definitions.clear_cache()
@@ -209,7 +223,7 @@ def run_load(port: int, seeded: Seeded, seconds: float, inbox_threads: int, comp
 
     threads = [threading.Thread(target=inbox, args=(i,), daemon=True) for i in range(inbox_threads)]
     threads += [threading.Thread(target=case_worker, args=(i,), daemon=True) for i in range(complete_threads)]
-    if report_rate > 0:
+    if report_rate > 0 and seeded.claims:
         threads.append(threading.Thread(target=owner, daemon=True))
     started = time.perf_counter()
     for t in threads:
@@ -303,19 +317,20 @@ def run_mode(mode: str, args, workdir: Path) -> dict[str, float]:
         seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
         proc = subprocess.Popen([str(ROOT / ".venv/bin/idiflow"), "serve", "--port", str(port)], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_ready(port, proc)
     else:
         pg_port = free_port()
         url = f"postgresql://postgres@127.0.0.1:{pg_port}/idiflow"
         env.pop("IDIFLOW_DATABASE_URL", None)
         env.update(IDIFLOW_PG_DIR=str(workdir / "pg"), IDIFLOW_PG_PORT=str(pg_port),
-                   PROMETHEUS_MULTIPROC_DIR=str(workdir / "prometheus"))
+                   PROMETHEUS_MULTIPROC_DIR=str(workdir / "prometheus"), IDIFLOW_RUN_DIR=str(workdir / "run"))
         proc = subprocess.Popen(["bash", str(ROOT / "scripts/scaled.sh"), "--no-setup", "--port", str(port),
-                                 "--web", str(args.web), "--workers", str(args.workers)],
+                                 "--web", str(args.web), "--workers", str(args.workers),
+                                 "--threads", str(args.threads)],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_ready(port, proc)
-        seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
     try:
+        wait_ready(port, proc)
+        if mode == "scaled":
+            seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
         print(f"  {mode}: server ready on 127.0.0.1:{port}; {args.seconds:.0f} s of load", flush=True)
         window = dt.datetime.now(dt.UTC)
         stats, elapsed = run_load(port, seeded, args.seconds, args.inbox_threads, args.complete_threads,
@@ -339,6 +354,7 @@ def main() -> None:
     parser.add_argument("--report-rate", type=float, default=5.0, help="owner reports per second (0: none)")
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn web worker")
     args = parser.parse_args()
     print(f"idiflow load test: {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
