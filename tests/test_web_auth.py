@@ -6,13 +6,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import func, select
 from web_factories import csrf_of, gen_app, login
 
 from engine import db, definitions
-from web import i18n
+from web import create_app, i18n
 from web.auth import LoginThrottle
 from web.db import database
-from web.models import User
+from web.models import LoginFailure, User
 
 pytestmark = pytest.mark.backends("sqlite")
 
@@ -54,15 +55,45 @@ def test_wrong_password_is_refused_and_five_failures_lock_the_name_for_a_while(a
     assert login(client, "owner").status_code == 302  # another name from the same address is not blocked
 
 
-def test_login_throttle_forgets_failures_after_the_window():
-    now = [1000.0]
+def test_login_throttle_forgets_failures_after_the_window(app):
+    now = [dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)]
     throttle = LoginThrottle(limit=2, window=60, now=lambda: now[0])
     key = ("ann", "127.0.0.1")
-    throttle.fail(key)
-    throttle.fail(key)
-    assert throttle.wait_seconds(key) == 61
-    now[0] += 61
-    assert throttle.wait_seconds(key) == 0
+    with db.unit_of_work(database(app).session_factory) as session:
+        throttle.fail(session, key)
+        throttle.fail(session, key)
+        assert throttle.wait_seconds(session, key) == 61
+        assert throttle.wait_seconds(session, ("ann", "10.0.0.9")) == 0  # per (name, address)
+        now[0] += dt.timedelta(seconds=61)
+        assert throttle.wait_seconds(session, key) == 0
+        throttle.fail(session, ("bob", "127.0.0.1"))  # also prunes ann's failures, now past the window
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 1
+
+
+def test_failed_logins_are_counted_across_web_workers(app, db_url):
+    """Two apps on one database stand for two gunicorn workers: failures on either count for both."""
+    other = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url})
+    try:
+        workers = [app.test_client(), other.test_client()]
+        for attempt in range(5):
+            assert login(workers[attempt % 2], "claims_handler", "wrong").status_code == 401
+        for worker in workers:
+            r = login(worker, "claims_handler")
+            assert r.status_code == 429 and "请等待 5 分钟后再试" in r.get_data(as_text=True)
+    finally:
+        database(other).engine.dispose()
+
+
+def test_a_successful_login_forgets_the_earlier_failures(app):
+    client = app.test_client()
+    for _ in range(4):
+        login(client, "claims_handler", "wrong")
+    assert login(client, "claims_handler").status_code == 302
+    with db.unit_of_work(database(app).session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 0
+    for _ in range(4):  # a fresh allowance of five
+        assert login(app.test_client(), "claims_handler", "wrong").status_code == 401
+    assert login(app.test_client(), "claims_handler").status_code == 302
 
 
 def test_post_without_csrf_token_is_refused_even_when_logged_in(app):

@@ -7,9 +7,6 @@ import functools
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 
 from flask import (
@@ -27,13 +24,16 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .accounts import ADMIN_ROLE, find_user, has_role
 from .db import get_session
 from .errors import json_error
 from .i18n import safe_next
-from .models import User
+from .models import LoginFailure, User
+from .pages import run_unit
 
 bp = Blueprint("auth", __name__)
 
@@ -45,37 +45,52 @@ CSRF_HEADER = "X-CSRF-Token"
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(8))
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class LoginThrottle:
-    """At most `limit` failed logins per (username, address) in `window` seconds; in memory, per process."""
+    """At most `limit` failed logins per (username, address) in `window` seconds.
 
-    def __init__(self, limit: int = 5, window: float = 300.0, now: Callable[[], float] = time.monotonic):
-        self.limit, self.window, self.now = limit, window, now
-        self._failures: dict[tuple[str, str], deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+    The failures are rows of web_login_failure, so every web process (gunicorn workers, several servers on
+    one database) counts the same attempts. Wall-clock time, not the simulated clock: a demo moving the
+    business clock by years must neither lock anyone out nor forgive a password guesser.
+    """
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        stamps, horizon = self._failures[key], self.now() - self.window
-        while stamps and stamps[0] <= horizon:
-            stamps.popleft()
-        return stamps
+    def __init__(self, limit: int = 5, window: float = 300.0, now: Callable[[], dt.datetime] = _utc_now):
+        self.limit, self.window, self.now = limit, dt.timedelta(seconds=window), now
 
-    def wait_seconds(self, key: tuple[str, str]) -> int:
+    @staticmethod
+    def _where(key: tuple[str, str]):
+        return (LoginFailure.username == key[0][:100], LoginFailure.address == key[1][:64])
+
+    def recent(self, session: Session, key: tuple[str, str]) -> list[dt.datetime]:
+        """The newest failures (at most `limit`) of a key inside the window, newest first."""
+        horizon = self.now() - self.window
+        return list(session.scalars(select(LoginFailure.failed_at)
+                                    .where(*self._where(key), LoginFailure.failed_at > horizon)
+                                    .order_by(LoginFailure.failed_at.desc()).limit(self.limit)))
+
+    def wait_seconds(self, session: Session, key: tuple[str, str]) -> int:
         """Seconds until this key may try again (0: now)."""
-        with self._lock:
-            stamps = self._recent(key)
-            if len(stamps) < self.limit:
-                return 0
-            return max(1, int(stamps[0] + self.window - self.now()) + 1)
+        return self.wait_after(self.recent(session, key))
 
-    def fail(self, key: tuple[str, str]) -> None:
-        """Count one failed attempt."""
-        with self._lock:
-            self._recent(key).append(self.now())
+    def wait_after(self, stamps: list[dt.datetime]) -> int:
+        """Seconds to wait given a key's recent failures (from `recent`)."""
+        if len(stamps) < self.limit:
+            return 0
+        return max(1, int((stamps[-1] + self.window - self.now()).total_seconds()) + 1)
 
-    def reset(self, key: tuple[str, str]) -> None:
-        """Forget the failures of a key after a successful login."""
-        with self._lock:
-            self._failures.pop(key, None)
+    def fail(self, session: Session, key: tuple[str, str]) -> None:
+        """Count one failed attempt (and forget everyone's failures older than the window); does not commit."""
+        now = self.now()
+        session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - self.window))
+        session.add(LoginFailure(username=key[0][:100], address=key[1][:64], failed_at=now))
+        session.flush()
+
+    def reset(self, session: Session, key: tuple[str, str]) -> None:
+        """Forget the failures of a key after a successful login; does not commit."""
+        session.execute(delete(LoginFailure).where(*self._where(key)))
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -185,20 +200,24 @@ def login():
     username = request.form.get("username", "").strip()
     key = (username.lower(), request.remote_addr or "")
     throttle: LoginThrottle = current_app.extensions["login_throttle"]
-    wait = throttle.wait_seconds(key)
+    db_session = get_session()
+    failures = throttle.recent(db_session, key)
+    wait = throttle.wait_after(failures)
     if wait:
         minutes = (wait + 59) // 60
         flash(_("Too many failed attempts. Wait %(minutes)d minute(s) and try again.", minutes=minutes),
               "error")
         return render_template("auth/login.html", next=target, username=username), 429
-    user = find_user(get_session(), username) if username else None
+    user = find_user(db_session, username) if username else None
     good = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH,
                                request.form.get("password", ""))
+    db_session.rollback()  # end the read: the throttle's write below takes the write lock afresh (SQLite)
     if not (good and user is not None and user.active and user.password_hash):
-        throttle.fail(key)
+        run_unit(lambda s: throttle.fail(s, key))
         flash(_("Wrong user name or password."), "error")
         return render_template("auth/login.html", next=target, username=username), 401
-    throttle.reset(key)
+    if failures:
+        run_unit(lambda s: throttle.reset(s, key))
     session.clear()
     session.permanent = True
     session.update(uid=user.id, pwf=password_fingerprint(user))

@@ -1,10 +1,10 @@
-"""Users, their roles and API tokens."""
+"""Users, their roles, API tokens and failed logins."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base
@@ -38,3 +38,16 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LoginFailure(Base):
+    """One failed login of a (user name, address): the throttle counts these, across every web process."""
+
+    __tablename__ = "web_login_failure"
+    __table_args__ = (Index("ix_web_login_failure_key", "username", "address", "failed_at"),
+                      Index("ix_web_login_failure_at", "failed_at"))
+
+    id: Mapped[intpk]
+    username: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
