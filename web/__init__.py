@@ -69,7 +69,19 @@ def init_timers(app: Flask) -> None:
 
 def blueprints() -> list[tuple[Any, str | None]]:
     """Every blueprint with its URL prefix; add a new area here."""
-    from . import admin, auth, cockpit, i18n, inbox, portal, studio, taskpage, ui_api
+    from . import (  # statistics, reports, oversight (issue 8)
+        admin,
+        auth,
+        cockpit,
+        dashboard,
+        i18n,
+        inbox,
+        oversight,
+        portal,
+        studio,
+        taskpage,
+        ui_api,
+    )
     from .api import bp as api
 
     return [
@@ -77,6 +89,7 @@ def blueprints() -> list[tuple[Any, str | None]]:
         (studio.bp, None), (cockpit.bp, None),
         (auth.bp, None), (i18n.bp, None), (inbox.bp, None), (taskpage.bp, None), (portal.bp, None),
         (admin.bp, None), (ui_api.bp, "/api/ui"),
+        (dashboard.bp, None), (oversight.bp, None),
     ]
 
 

@@ -18,6 +18,7 @@ from . import (
     openapi,
     policies,
     projects,
+    statistics,
     tasks,
 )
 from .access import authenticate
@@ -27,5 +28,5 @@ bp.before_request(authenticate)
 init_api_errors(bp)
 
 for _child in (definitions.bp, instances.bp, tasks.bp, messages.bp, incidents.bp, clock.bp, claims.bp,
-               projects.bp, policies.bp, agencies.bp, inspections.bp, notices.bp, openapi.bp):
+               projects.bp, policies.bp, agencies.bp, inspections.bp, notices.bp, statistics.bp, openapi.bp):
     bp.register_blueprint(_child)

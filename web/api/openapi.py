@@ -66,6 +66,29 @@ def _download(summary: str, tag: str, mimetype: str) -> dict[str, Any]:
 
 _PARTY = _obj(credit_code=STR, name=STR, qualification_grade=STR, credit_grade=STR, group_parent_code=STR,
               related_parties={"type": "array", "items": _obj(credit_code=STR, relation=STR)})
+#: Statistics and quarterly reports (web/api/statistics.py): LG-PLAT, DEC-REPORT.
+PERIOD = ("quarter", "start", "end", "district")
+STATISTICS_PATHS: dict[str, dict[str, dict[str, Any]]] = {
+    "/statistics": {
+        "get": operation("Every dashboard figure for a period (quarter=2027Q2, or start and end local dates) "
+                         "and optional district; state figures as of the period's end", "statistics",
+                         query=PERIOD, errors=(400, 403)),
+    },
+    "/statistics/cases": {
+        "get": operation("The cases behind one figure (figure=claims.by_category.5)", "statistics",
+                         query=("figure", *PERIOD, *PAGE), errors=(400, 403, 404)),
+    },
+    "/reports": {
+        "get": operation("Quarterly reports to the authority, newest first", "statistics", ok_schema=ITEMS,
+                         errors=(403,)),
+    },
+    "/reports/{report_no}": {
+        "get": operation("One quarterly report with its figures and lines", "statistics", errors=(403, 404)),
+    },
+    "/reports/{report_no}/{kind}": {
+        "get": _download("The report as xlsx or pdf", "statistics", "application/octet-stream"),
+    },
+}
 #: The IDI domain (web/api/projects, policies, agencies, inspections, notices). Writes are process steps.
 DOMAIN_PATHS: dict[str, dict[str, dict[str, Any]]] = {
     "/projects": {
@@ -266,7 +289,31 @@ PATHS: dict[str, dict[str, dict[str, Any]]] = {
         "get": operation("One claim with its routing notice, history and SLA breaches", "claims",
                          errors=(403, 404)),
     },
+    "/claims/{claim_no}/timeline": {
+        "get": operation("A claim's status history, service levels (due date; running, met or breached), "
+                         "breaches and open steps; owners see their own claims", "claims", errors=(403, 404)),
+    },
+    "/claims/{claim_no}/withdraw": {
+        "post": operation("Withdraw a claim still waiting for its survey (the reporter, or claims staff for a "
+                          "hotline caller)", "claims", body=_obj(reason=STR), errors=(400, 403, 404, 409)),
+    },
+    "/claims/{claim_no}/dispute": {
+        "post": operation("The reporting owner disputes a rejection (kind coverage, LG-DSP-APPRAISAL) or the "
+                          "offered repair or amount (kind amount, LG-DSP-AMOUNT)", "claims",
+                          body=_obj(kind={"type": "string", "enum": ["coverage", "amount"]}, grounds=STR),
+                          errors=(400, 403, 404, 409, 422)),
+    },
+    "/expert-bodies": {
+        "get": operation("Registered appraisal and loss-assessment bodies with what each may be entrusted with "
+                         "today (claims staff, authority officer)", "claims", query=("kind",), errors=(403, 422)),
+        "post": operation("Register an appraisal body (qualification) or loss-assessment body (judicial-"
+                          "appraisal licence) (claims_supervisor, authority_officer, administrator)", "claims",
+                          ok=201, body=_obj(credit_code=STR, name=STR, qualification_no=STR,
+                                            judicial_licence_no=STR, licence_valid_until=STR),
+                          errors=(400, 403, 409, 422)),
+    },
     **DOMAIN_PATHS,
+    **STATISTICS_PATHS,
     "/openapi.json": {
         "get": operation("This document", "meta", auth=False),
     },
