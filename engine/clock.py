@@ -238,18 +238,20 @@ def _write(session: Session, mode: str, value: dt.datetime | None, actor: str) -
     clock = current()
     if isinstance(clock, DatabaseClock):
         clock.remember(mode, value)
-        if not session.info.get("clock_listening"):
+        session.info["clock_pending"] = True
+        if not session.info.get("clock_listener"):
             # Until the move commits only this session sees it; a rolled-back move must not linger here.
-            session.info["clock_listening"] = True
-            event.listen(session, "after_rollback", _forget(session, clock), once=True)
-            event.listen(session, "after_commit", _forget(session, clock), once=True)
+            session.info["clock_listener"] = True
+            event.listen(session, "after_transaction_end", _forget(session, clock))
     elif isinstance(clock, FixedClock) and value is not None:
         clock.set(value)
 
 
 def _forget(session: Session, clock: DatabaseClock):
-    def _done(*_args) -> None:
-        session.info.pop("clock_listening", None)
+    def _done(_session, transaction) -> None:
+        # Savepoints end inside the writer's transaction: only the outermost end publishes or drops the move.
+        if transaction.parent is not None or transaction.nested or not session.info.pop("clock_pending", False):
+            return
         clock.invalidate()
 
     return _done

@@ -60,6 +60,20 @@ def test_a_rolled_back_move_is_not_remembered(session, factory, db_clock):
     assert clock.now() == START
 
 
+def test_a_savepoint_inside_the_move_keeps_the_uncommitted_time(session, factory):
+    """A sweeper fires each timer in a savepoint: the mover must keep seeing its own, uncommitted time."""
+    database_clock = clock.DatabaseClock(factory.kw["bind"], ttl=0.5)
+    previous = clock.install(database_clock)
+    try:
+        clock.simulate(session, START)
+        session.begin_nested().commit()
+        assert clock.now() == START
+        commit(session)
+        assert clock.now() == START, "after the commit the row says the same"
+    finally:
+        clock.install(previous)
+
+
 def test_a_cached_clock_refreshes_after_its_ttl(session, factory, db_clock):
     clock.simulate(session, START)
     commit(session)
