@@ -5,10 +5,14 @@ LG-DSP-APPRAISAL, LG-DSP-AMOUNT, LG-CLM-SUBRO, LG-CREDIT (RULES.md sections 6-8)
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import BpmnError, handler
+from engine import BpmnError, clock, handler
+from engine.errors import EngineError
 
 from .claim_models import Appraisal, Claim, CreditRecord, ExpertBody, LossAssessment, Subrogation
 from .claims import agreed, claim_by_no, note
@@ -18,9 +22,77 @@ from .records import money
 LOSS_FEE_PAYERS = ("insurer", "owner", "shared")
 
 
+#: a unified social credit code (统一社会信用代码): 18 digits and capital letters
+CREDIT_CODE = re.compile(r"[0-9A-Z]{18}")
+
+
+class ExpertBodyRefused(EngineError, ValueError):
+    """An appraisal or loss-assessment body cannot be registered as given."""
+
+    http_status = 422
+
+
+class ExpertBodyExists(EngineError, ValueError):
+    """A body with this credit code is registered already."""
+
+    http_status = 409
+
+
 def expert_body(session: Session, credit_code: str) -> ExpertBody | None:
     """The registered appraisal or loss-assessment body with this credit code."""
     return session.scalars(select(ExpertBody).where(ExpertBody.credit_code == credit_code)).first()
+
+
+def register_expert_body(session: Session, credit_code: str, name: str, qualification_no: str = "",
+                         judicial_licence_no: str = "", licence_valid_until: dt.date | None = None) -> ExpertBody:
+    """LG-DSP-APPRAISAL LG-DSP-AMOUNT: register a body with its appraisal qualification and/or its
+    judicial-appraisal (司法鉴定) licence; the entrustment steps check these."""
+    if not CREDIT_CODE.fullmatch(credit_code or ""):
+        raise ExpertBodyRefused(f"'{credit_code}' is not a unified social credit code; give the 18 digits and "
+                                "capital letters on the body's business licence.", field="credit_code")
+    if not (name or "").strip():
+        raise ExpertBodyRefused("Give the body's registered name.", field="name")
+    if not (qualification_no or judicial_licence_no):
+        raise ExpertBodyRefused(f"{name}: give an appraisal qualification number (coverage appraisal, "
+                                "LG-DSP-APPRAISAL) or a judicial-appraisal licence number (loss assessment, "
+                                "LG-DSP-AMOUNT), or both.", field="qualification_no")
+    if licence_valid_until is not None and not judicial_licence_no:
+        raise ExpertBodyRefused("licence_valid_until belongs to a judicial-appraisal licence; give "
+                                "judicial_licence_no too.", field="judicial_licence_no")
+    if expert_body(session, credit_code) is not None:
+        raise ExpertBodyExists(f"A body with credit code {credit_code} is registered already.",
+                               credit_code=credit_code)
+    body = ExpertBody(credit_code=credit_code, name=name.strip(), qualification_no=qualification_no or "",
+                      judicial_licence_no=judicial_licence_no or "", licence_valid_until=licence_valid_until)
+    session.add(body)
+    session.flush()
+    return body
+
+
+def list_expert_bodies(session: Session, kind: str | None = None) -> list[ExpertBody]:
+    """Registered bodies by name; kind `appraisal` (qualified) or `loss_assessment` (judicial licence)."""
+    query = select(ExpertBody).order_by(ExpertBody.name)
+    if kind == "appraisal":
+        query = query.where(ExpertBody.qualification_no != "")
+    elif kind == "loss_assessment":
+        query = query.where(ExpertBody.judicial_licence_no != "")
+    elif kind:
+        raise ExpertBodyRefused(f"Unknown kind '{kind}'; use appraisal or loss_assessment.", field="kind")
+    return list(session.scalars(query))
+
+
+def describe_body(body: ExpertBody, today: dt.date) -> dict:
+    """A JSON-safe view of a body: what it may be entrusted with today."""
+    return {"credit_code": body.credit_code, "name": body.name, "qualification_no": body.qualification_no,
+            "judicial_licence_no": body.judicial_licence_no,
+            "licence_valid_until": body.licence_valid_until.isoformat() if body.licence_valid_until else None,
+            "may_appraise": bool(body.qualification_no), "may_assess_loss": holds_judicial_licence(body, today)}
+
+
+def holds_judicial_licence(body: ExpertBody | None, today: dt.date) -> bool:
+    """LG-DSP-AMOUNT: the body is registered with a judicial-appraisal licence valid on `today`."""
+    return body is not None and bool(body.judicial_licence_no) and (
+        body.licence_valid_until is None or body.licence_valid_until >= today)
 
 
 def _latest(session: Session, model, claim: Claim):
@@ -65,9 +137,7 @@ def entrust_loss_assessment(ctx, claim_no: str, body_code: str, fee_payer: str) 
     """LG-DSP-AMOUNT: only a body with a valid judicial-appraisal (司法鉴定) licence assesses the loss."""
     claim = claim_by_no(ctx.session, claim_no)
     body = expert_body(ctx.session, body_code)
-    today = ctx.now.date()
-    if body is None or not body.judicial_licence_no or (
-            body.licence_valid_until is not None and body.licence_valid_until < today):
+    if not holds_judicial_licence(body, clock.to_local(ctx.now).date()):
         raise BpmnError("NO_JUDICIAL_LICENCE", f"'{body_code}' holds no valid judicial-appraisal licence; "
                         "the amount must be assessed by a licensed body (LG-DSP-AMOUNT).")
     if fee_payer not in LOSS_FEE_PAYERS:

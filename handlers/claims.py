@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock, handler, tasks
 from engine.errors import EngineError
-from engine.models import HumanTask
+from engine.models import HumanTask, Timer
 from engine.timers import escalate
 from engine.workdays import deadline_days
 
@@ -310,6 +310,39 @@ def count_breaches(session: Session, sla: str | None = None) -> int:
     if sla:
         query = query.where(SlaBreach.sla == sla)
     return session.scalar(query) or 0
+
+
+def _local(value: dt.datetime | None) -> str | None:
+    return clock.to_local(value).isoformat() if value else None
+
+
+#: timer row status -> what it means for a service level
+SLA_STATES = {"waiting": "running", "fired": "breached", "cancelled": "met"}
+
+
+def timeline(session: Session, claim: Claim) -> dict[str, Any]:
+    """DEC-SLA: a claim's status history, its service levels (due, met, breached), breaches and open steps."""
+    now = clock.now()
+    slas = session.scalars(select(Timer).where(Timer.instance_id == claim.instance_id,
+                                               Timer.task_name.like("Timer\\_%\\_sla", escape="\\"))
+                           .order_by(Timer.due_at)) if claim.instance_id else []
+    steps = session.scalars(select(HumanTask).where(HumanTask.business_key == claim.claim_no,
+                                                    HumanTask.status == "open").order_by(HumanTask.created_at))
+    return {
+        "claim_no": claim.claim_no, "status": claim.status, "outcome": claim.outcome,
+        "reported_at": _local(claim.reported_at), "closed_at": _local(claim.closed_at),
+        "history": claim.history or [],
+        "service_levels": [{"sla": t.task_name.removeprefix("Timer_").removesuffix("_sla"),
+                            "task": t.attached_to, "due_at": _local(t.due_at),
+                            "state": SLA_STATES.get(t.status, t.status), "fired_at": _local(t.fired_at)}
+                           for t in slas],
+        "breach_count": claim.breach_count,
+        "breaches": [{"sla": b.sla, "task": b.task_name, "breached_at": _local(b.breached_at),
+                      "escalated_to": b.escalated_to} for b in claim.breaches],
+        "open_steps": [{"task": r.task_name, "title": r.title, "lane": r.lane, "assignee": r.assignee,
+                        "due_at": _local(r.due_at), "overdue": bool(r.due_at and r.due_at < now)}
+                       for r in steps],
+    }
 
 
 def describe(session: Session, claim: Claim) -> dict[str, Any]:

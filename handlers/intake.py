@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock, instances, messages
+from engine import clock, instances, messages, tasks
 from engine.errors import EngineError, InstanceConflict, MessageNotCorrelated
 
 from .claim_models import Claim
@@ -24,10 +24,20 @@ from .records import DomainRecordMissing, policy_by_no
 PROCESS_ID = "idi_claim"
 CHANNELS = ("hotline", "portal", "app", "property_company", "agent")
 WITHDRAWABLE = ("routed_insurer",)
+#: what an owner may dispute -> (the owner step that takes the dispute, the form data that says so)
+DISPUTE_STEPS = {
+    "coverage": ("Task_owner_dispute", lambda grounds: {"dispute": {"disputes": True, "grounds": grounds}}),
+    "amount": ("Task_owner_confirm_settlement",
+               lambda grounds: {"owner_reply": {"accepts": False, "note": grounds}}),
+}
 
 
 class ClaimNotWithdrawable(InstanceConflict):
     """The claim has moved past the survey; it can no longer be withdrawn."""
+
+
+class ClaimNotDisputable(InstanceConflict):
+    """The claim is not at a step where the owner can dispute it."""
 
 
 class PolicyNotFound(EngineError, LookupError):
@@ -127,6 +137,26 @@ def withdraw_claim(session: Session, claim_no: str, actor: str, reason: str = ""
     session.refresh(claim)
     if claim.status != "closed":
         raise refusal
+    return claim
+
+
+def dispute_claim(session: Session, claim_no: str, actor: str, kind: str = "coverage",
+                  grounds: str = "") -> Claim:
+    """LG-DSP-APPRAISAL / LG-DSP-AMOUNT: the owner disputes a rejection (coverage) or the offered amount."""
+    if kind not in DISPUTE_STEPS:
+        raise ClaimRefused(f"Unknown dispute kind '{kind}'; use coverage (a rejection, LG-DSP-APPRAISAL) or "
+                           "amount (the offered repair or amount, LG-DSP-AMOUNT).")
+    claim = claim_by_no(session, claim_no)
+    step, form = DISPUTE_STEPS[kind]
+    rows = [t for t in tasks.list_tasks(session, business_key=claim_no, limit=100)
+            if t.business_key == claim_no and t.task_name == step]
+    if not rows:
+        when = ("after its rejection notice" if kind == "coverage"
+                else "while the repair or amount waits for the owner's answer")
+        raise ClaimNotDisputable(f"Claim {claim_no} is {claim.status}; its {kind} can be disputed only {when}.",
+                                 claim_no=claim_no, status=claim.status, kind=kind)
+    tasks.complete_task(session, rows[0].id, form(grounds), actor)
+    session.refresh(claim)
     return claim
 
 

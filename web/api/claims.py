@@ -1,4 +1,5 @@
-"""Claims: report a defect at any hour (LG-CLM-CENTER), list claims, read one with its notice and breaches."""
+"""Claims: report a defect at any hour (LG-CLM-CENTER), list and read claims, follow a claim's timeline,
+withdraw or dispute it (owner), and keep the register of appraisal and loss-assessment bodies."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import datetime as dt
 
 from flask import Blueprint, jsonify, request
 
-from handlers import claims, intake
+from engine import clock
+from handlers import claim_disputes, claims, intake
 from handlers.claim_models import Claim
 
 from ..accounts import has_role
@@ -21,6 +23,8 @@ bp = Blueprint("claims", __name__)
 REPORT_ROLES = ("owner", "claims_handler", "claims_supervisor")
 #: Who sees every claim; an owner sees only the claims they reported.
 STAFF_ROLES = ("claims_handler", "claims_supervisor", "authority_officer")
+#: Who keeps the register of appraisal and loss-assessment bodies (administrators hold every role).
+BODY_ROLES = ("claims_supervisor", "authority_officer")
 
 
 def _reported_at(body: dict) -> dt.datetime | None:
@@ -67,13 +71,79 @@ def list_claims():
                     "offset": offset})
 
 
+def _visible(claim_no: str, staff_roles: tuple[str, ...] = STAFF_ROLES) -> Claim:
+    """The claim if the caller reported it or holds one of `staff_roles`; else 403."""
+    user = current_user()
+    claim: Claim = claims.claim_by_no(get_session(), claim_no)
+    if claim.reporter != user.username and not has_role(user, *staff_roles):
+        raise ApiError(403, "NotAllowed", f"Claim {claim_no} was reported by someone else; owners act only on "
+                       "their own claims.", required_roles=list(staff_roles))
+    return claim
+
+
 @bp.get("/claims/<claim_no>")
 def get(claim_no: str):
     """GET /claims/<claim_no>: one claim with its routing notice, status history and SLA breaches."""
-    user = current_user()
+    return jsonify(claims.describe(get_session(), _visible(claim_no)))
+
+
+@bp.get("/claims/<claim_no>/timeline")
+def timeline(claim_no: str):
+    """GET /claims/<claim_no>/timeline: status history, SLA due dates (running, met, breached), open steps."""
+    return jsonify(claims.timeline(get_session(), _visible(claim_no)))
+
+
+@bp.post("/claims/<claim_no>/withdraw")
+@commits
+def withdraw(claim_no: str):
+    """POST /claims/<claim_no>/withdraw: the reporter (or claims staff for a caller) withdraws before survey."""
+    claim = _visible(claim_no, ("claims_handler", "claims_supervisor"))
     session = get_session()
-    claim: Claim = claims.claim_by_no(session, claim_no)
-    if claim.reporter != user.username and not has_role(user, *STAFF_ROLES):
-        raise ApiError(403, "NotAllowed", f"Claim {claim_no} was reported by someone else; owners see only "
-                       "their own claims.", required_roles=list(STAFF_ROLES))
+    body = json_body()
+    intake.withdraw_claim(session, claim.claim_no, current_user().username,
+                          field(body, "reason", str, default=""))
     return jsonify(claims.describe(session, claim))
+
+
+@bp.post("/claims/<claim_no>/dispute")
+@commits
+def dispute(claim_no: str):
+    """POST /claims/<claim_no>/dispute: the owner disputes a rejection (coverage) or the offered amount."""
+    claim = _visible(claim_no, ())
+    session = get_session()
+    body = json_body()
+    intake.dispute_claim(session, claim.claim_no, current_user().username,
+                         field(body, "kind", str, default="coverage"), field(body, "grounds", str, default=""))
+    return jsonify(claims.describe(session, claim))
+
+
+def _date(body: dict, name: str) -> dt.date | None:
+    raw = field(body, name, str)
+    try:
+        return dt.date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise ApiError(400, "BadRequest", f"{name} '{raw}' is not a date; send YYYY-MM-DD.", field=name) from None
+
+
+@bp.get("/expert-bodies")
+def list_bodies():
+    """GET /expert-bodies: appraisal and loss-assessment bodies; ?kind=appraisal|loss_assessment."""
+    require_role(*BODY_ROLES, "claims_handler")
+    session = get_session()
+    today = clock.to_local(clock.now()).date()
+    rows = claim_disputes.list_expert_bodies(session, request.args.get("kind"))
+    return jsonify({"items": [claim_disputes.describe_body(b, today) for b in rows], "total": len(rows)})
+
+
+@bp.post("/expert-bodies")
+@commits
+def register_body():
+    """POST /expert-bodies: register a body with its appraisal qualification and/or judicial licence."""
+    require_role(*BODY_ROLES)
+    body = json_body()
+    session = get_session()
+    row = claim_disputes.register_expert_body(
+        session, field(body, "credit_code", str, required=True), field(body, "name", str, required=True),
+        field(body, "qualification_no", str, default=""), field(body, "judicial_licence_no", str, default=""),
+        _date(body, "licence_valid_until"))
+    return jsonify(claim_disputes.describe_body(row, clock.to_local(clock.now()).date())), 201
