@@ -25,12 +25,12 @@
   }
 
   function bars(id, keys, values, names, prefix, horizontal) {
-    var cat = { type: "category", data: keys.map(function (k) { return names[k] || k; }),
+    var cat = { type: "category", data: keys.map(function (k) { var n = names[k] || k; return horizontal ? n : n.split(" ")[0]; }),
                 axisLabel: { interval: 0, width: horizontal ? 150 : 80, overflow: "truncate" } };
     var val = { type: "value", minInterval: 1 };
     chart(id, {
       grid: { left: horizontal ? 160 : 40, right: 20, top: 20, bottom: 40 },
-      tooltip: { trigger: "item" },
+      tooltip: { trigger: "item", formatter: function (p) { return (names[keys[p.dataIndex]] || keys[p.dataIndex]) + ": " + p.value; } },
       xAxis: horizontal ? val : cat, yAxis: horizontal ? cat : val,
       series: [{ type: "bar", data: values, barMaxWidth: 36, label: { show: true, position: horizontal ? "right" : "top" } }]
     }, function (p) { return prefix + keys[p.dataIndex]; });
@@ -39,8 +39,8 @@
   function pie(id, entries, names, prefix) {
     chart(id, {
       tooltip: { trigger: "item", formatter: "{b}: {c} ({d}%)" },
-      legend: { bottom: 0, type: "scroll" },
-      series: [{ type: "pie", radius: ["42%", "70%"], center: ["50%", "44%"], avoidLabelOverlap: true,
+      legend: { orient: "vertical", right: 0, top: "middle", type: "scroll", textStyle: { fontSize: 11 } },
+      series: [{ type: "pie", radius: ["40%", "68%"], center: ["34%", "50%"], avoidLabelOverlap: true,
                  label: { formatter: "{c}" },
                  data: entries.map(function (e) { return { name: names[e[0]] || e[0], value: e[1], key: e[0] }; }) }]
     }, function (p) { return prefix + p.data.key; });
