@@ -12,6 +12,7 @@ except ImportError:
     pass
 try:
     import web.case_models  # noqa: F401
+    import web.drafts  # noqa: F401 - studio_draft
     import web.models  # noqa: F401
 except ImportError:
     pass

@@ -142,7 +142,7 @@ class PostgresServer:
         raise last_error
 
     def stop(self) -> None:
-        """Stop the server at once and delete its data dir."""
+        """Stop the server (fast mode: it also removes its shared memory) and delete its data dir."""
         if self.root is None:
             return
         if self._admin is not None:
@@ -150,7 +150,7 @@ class PostgresServer:
             self._admin = None
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-                self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+                self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
 

@@ -4,6 +4,8 @@ Asia/Shanghai time, like a server in Longgang, so naive-datetime mistakes show u
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import pkgutil
 import threading
 from zoneinfo import ZoneInfo
 
@@ -23,13 +25,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def test_migrations_build_exactly_the_models(backend, factory):
     """Alembic's upgrade yields exactly the tables, columns and types the models declare (no drift)."""
-    import importlib
-
-    for module in ("engine.models", "handlers.models", "web.models"):  # what migrations/env.py imports
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
+    for package in ("engine", "handlers", "web"):  # every module that may declare a table
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+            importlib.import_module(info.name)
     bind = factory.kw["bind"]
     with bind.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
