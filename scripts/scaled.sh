@@ -12,6 +12,7 @@
 # at their version); --demo seeds the demo data instead (`idiflow demo --if-empty`).
 # Ctrl-C (or SIGTERM) stops everything. An `idiflow worker` that dies is restarted; gunicorn restarts its
 # own web workers. Metrics of every process: http://127.0.0.1:P/metrics. Logs: one JSON object per line.
+# IDIFLOW_WORKER_ARGS: options for each `idiflow worker` (see `idiflow worker --help`).
 # Pid files for tooling (bench/faults.py): var/run/gunicorn.pid, var/run/worker-<i>.pid (IDIFLOW_RUN_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --threads) THREADS=$2; shift 2 ;;
     --demo) DEMO=1; shift ;;
     --no-setup) SETUP=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "scaled.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -141,7 +142,8 @@ stop_all() {
 trap 'stop_all; exit 0' INT TERM
 
 start_worker() {  # $1: index
-  IDIFLOW_SCHEDULER=0 $IDIFLOW worker &
+  # shellcheck disable=SC2086 # IDIFLOW_WORKER_ARGS holds several options, e.g. "--lease 10 --poll 0.5"
+  IDIFLOW_SCHEDULER=0 $IDIFLOW worker ${IDIFLOW_WORKER_ARGS:-} &
   WORKER_PIDS[$1]=$!
   echo "${WORKER_PIDS[$1]}" >"$RUN_DIR/worker-$1.pid"
 }
