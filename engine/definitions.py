@@ -111,11 +111,20 @@ def deploy(session: Session, files: dict[str, bytes | str], actor: str, note: st
     in_bundle = set().union(*(_process_ids(t) for t in bpmn_trees.values()))
     called = set().union(*(_called_ids(t) for t in bpmn_trees.values())) - in_bundle
     extra_sources: dict[str, bytes] = {}
-    for process_id in sorted(called):
+    # Called processes come from their latest deployed versions, transitively: Spiff needs the whole call
+    # tree (a policy calls an inspection, which calls a rectification) to build the subprocess specs.
+    pending, seen = sorted(called, reverse=True), set(in_bundle)
+    while pending:
+        process_id = pending.pop()
+        if process_id in seen:
+            continue
+        seen.add(process_id)
         prior = _latest(session, process_id)
         if prior is not None:
             dep = session.get(Deployment, prior.deployment_id)
-            extra_sources[f"(deployed){prior.source_file}"] = _as_bytes(dep.files[prior.source_file])
+            source = _as_bytes(dep.files[prior.source_file])
+            extra_sources[f"(deployed){prior.source_file}"] = source
+            pending += sorted(_called_ids(parse_xml(source, prior.source_file)) - seen, reverse=True)
             for name, content in dep.files.items():
                 if name.endswith(FORM_SUFFIXES) and _basename(name) not in forms:
                     forms[_basename(name)] = json.loads(content)

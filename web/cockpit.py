@@ -11,6 +11,7 @@ from engine.errors import EngineError
 from engine.models import Incident, ProcessDefinition, ProcessInstance
 
 from . import console_access as access
+from .console_access import translate as _
 from .db import begin_write, get_session
 
 bp = Blueprint("cockpit", __name__, url_prefix="/cockpit")
@@ -115,8 +116,8 @@ def instance_action(instance_id: int, action: str):
     work = {"suspend": lambda s: suspension.suspend_instance(s, instance_id, access.actor(), reason),
             "resume": lambda s: suspension.resume_instance(s, instance_id, access.actor()),
             "cancel": lambda s: instances.cancel_instance(s, instance_id, access.actor(), reason)}[action]
-    _unit(work, {"suspend": "Instance suspended.", "resume": "Instance resumed.",
-                 "cancel": "Instance cancelled."}[action])
+    _unit(work, {"suspend": _("Instance suspended."), "resume": _("Instance resumed."),
+                 "cancel": _("Instance cancelled.")}[action])
     return redirect(url_for(".instance_page", instance_id=instance_id))
 
 
@@ -136,9 +137,9 @@ def incident_list():
 def incident_retry(incident_id: int):
     """Run an incident's failed task again."""
     found = get_session().get(Incident, incident_id)
-    result = _unit(lambda s: incidents.retry_incident(s, incident_id, access.actor()), "Retried.")
+    result = _unit(lambda s: incidents.retry_incident(s, incident_id, access.actor()), _("Retried."))
     if result is not None and result.status == "open":
-        flash(f"The retry failed again: {result.message}", "error")
+        flash(_("The retry failed again: %(message)s", message=result.message), "error")
     target = request.form.get("back") or (url_for(".instance_page", instance_id=found.instance_id)
                                           if found else url_for(".incident_list"))
     return redirect(target if target.startswith("/") else url_for(".incident_list"))
@@ -181,10 +182,10 @@ def migration_run(process_id: str):
     from_version, to_version = request.form.get("from", type=int), request.form.get("to", type=int)
     chosen = [int(i) for i in request.form.getlist("instance") if i.isdigit()] or None
     report = _unit(lambda s: migration.migrate_all(s, process_id, from_version, to_version, access.actor(),
-                                                   chosen), "Migration finished.")
+                                                   chosen), _("Migration finished."))
     if report is not None:
-        flash(f"{len(report.migrated)} instance(s) moved to version {to_version}; "
-              f"{len(report.refused)} refused.", "info")
+        flash(_("%(moved)d instance(s) moved to version %(version)s; %(refused)d refused.",
+                moved=len(report.migrated), version=to_version, refused=len(report.refused)), "info")
         for plan in report.refused:
             flash(f"#{plan.instance_id}: " + " ".join(plan.reasons), "error")
     return redirect(url_for(".migration_plan", process_id=process_id,

@@ -10,6 +10,7 @@ import functools
 from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, g, request
+from flask_babel import gettext
 
 from . import auth
 from .accounts import has_role
@@ -18,6 +19,17 @@ from .models import User
 
 OWNER_ROLES = ("process_owner", "administrator")
 WATCHER_ROLES = (*OWNER_ROLES, "authority_officer")
+
+
+def N_(message: str) -> str:  # the name pybabel extracts by default
+    """Mark a text for translation where it is declared; it is translated where it is shown."""
+    return message
+
+
+#: states of instances, timers, incidents and sandbox runs as the pages show them
+STATE_LABELS = {"running": N_("running"), "suspended": N_("suspended"), "completed": N_("completed"),
+                "cancelled": N_("cancelled"), "waiting": N_("waiting"), "leased": N_("leased"), "fired": N_("fired"),
+                "open": N_("open"), "resolved": N_("resolved"), "error": N_("error")}
 
 
 def _load_user() -> None:
@@ -41,7 +53,21 @@ def init_blueprint(bp: Blueprint) -> None:
     bp.before_request(_load_user)
     bp.context_processor(_template_helpers)
     bp.context_processor(lambda: {"may": may, "OWNER_ROLES": OWNER_ROLES, "csrf_token": auth.csrf_token,
-                                  "console_user": user})
+                                  "console_user": user, "state_label": state_label})
+
+
+def state_label(state: str | None) -> str:
+    """A state (running, waiting …) in the reader's language; unknown states as they are."""
+    if not state:
+        return ""
+    return translate(STATE_LABELS[state]) if state in STATE_LABELS else state
+
+
+def translate(message: str, **values) -> str:
+    """gettext when the app has Flask-Babel, else the English text (the blueprint tests without pages)."""
+    if "babel" in current_app.extensions:
+        return gettext(message, **values)
+    return _fallback_gettext(message, **values)
 
 
 def user() -> User | None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from engine import clock, definitions
+from engine import clock, definitions, parsing
 from engine.db import Base
 from engine.errors import DefinitionInvalid, NotFound, Problem
 from engine.models import Deployment, ProcessDefinition, UTCDateTime, intpk
@@ -65,8 +65,10 @@ def start_draft(session: Session, definition_id: int, actor: str) -> StudioDraft
     if base is None:
         raise DraftNotFound(f"No process definition with id {definition_id}.")
     now = clock.now()
+    files = session.get(Deployment, base.deployment_id).files
     draft = StudioDraft(process_id=base.process_id, file_name=base.source_file,
                         bpmn_xml=definitions.source(session, base), base_definition_id=base.id, problems=[],
+                        dmn_files={n: x for n, x in sorted(files.items()) if n.endswith(".dmn")},
                         checked=False, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
     session.add(draft)
     session.flush()
@@ -105,9 +107,36 @@ def known_forms(session: Session, draft: StudioDraft | None = None) -> dict[str,
     return forms
 
 
+def decision(draft: StudioDraft, name: str) -> str:
+    """The DMN XML of one decision-table file of a draft."""
+    found = (draft.dmn_files or {}).get(name)
+    if found is None:
+        known = ", ".join(sorted(draft.dmn_files or {})) or "none"
+        raise DraftNotFound(f"Draft {draft.id} has no decision file '{name}' (it has: {known}).")
+    return found
+
+
+def save_decision(session: Session, draft: StudioDraft, name: str, xml: str, actor: str) -> list[dict]:
+    """Store new XML for one of the draft's decision tables, then lint the whole draft."""
+    decision(draft, name)
+    parsing.parse_xml(xml.encode("utf-8"), name)  # hardened parse first: UnsafeInput for DTDs, entities, size
+    draft.dmn_files = {**(draft.dmn_files or {}), name: xml}
+    draft.updated_by, draft.updated_at = actor, clock.now()
+    session.flush()
+    return check(session, draft)
+
+
+def with_decisions(session: Session, rows: list[ProcessDefinition]) -> set[int]:
+    """The ids of the versions among `rows` whose deployment holds decision tables."""
+    deployments = {row.deployment_id for row in rows}
+    holding = {d.id for d in session.scalars(select(Deployment).where(Deployment.id.in_(deployments)))
+               if any(name.endswith(".dmn") for name in d.files)}
+    return {row.id for row in rows if row.deployment_id in holding}
+
+
 def bundle(session: Session, draft: StudioDraft) -> dict[str, str]:
-    """The deploy bundle of a draft: its BPMN and the forms it may use."""
-    files = {draft.file_name: draft.bpmn_xml}
+    """The deploy bundle of a draft: its BPMN, its decision tables and the forms it may use."""
+    files = {draft.file_name: draft.bpmn_xml, **(draft.dmn_files or {})}
     files.update({f"forms/{name}": content for name, content in known_forms(session, draft).items()})
     return files
 

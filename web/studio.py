@@ -11,6 +11,7 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 
 from engine import changes, clock, definitions, inspection, lint, parsing, roles, services
 from engine.errors import DefinitionInvalid, EngineError, ScriptRejected
+from engine.models import Deployment
 from engine.scripts import RestrictedEnvironment
 
 from . import console_access as access
@@ -47,8 +48,9 @@ def _sandbox_root() -> Path:
 def index():
     """Deployed processes (latest versions) and open drafts."""
     session = get_session()
-    return render_template("studio/index.html", latest=definitions.list_latest(session),
-                           drafts=drafts.list_drafts(session), to_local=clock.to_local)
+    latest = definitions.list_latest(session)
+    return render_template("studio/index.html", latest=latest, drafts=drafts.list_drafts(session),
+                           with_decisions=drafts.with_decisions(session, latest), to_local=clock.to_local)
 
 
 @bp.post("/drafts")
@@ -58,6 +60,8 @@ def create_draft():
     session = _write()
     draft = drafts.start_draft(session, request.form.get("definition_id", type=int) or 0, access.actor())
     session.commit()
+    if request.form.get("open") == "decisions" and draft.dmn_files:
+        return redirect(url_for(".decisions", draft_id=draft.id, name=sorted(draft.dmn_files)[0]))
     return redirect(url_for(".modeler", draft_id=draft.id))
 
 
@@ -67,6 +71,15 @@ def modeler(draft_id: int):
     """The modeler page of one draft."""
     draft = drafts.get_draft(get_session(), draft_id)
     return render_template("studio/modeler.html", draft=draft)
+
+
+@bp.get("/drafts/<int:draft_id>/decisions/<path:name>")
+@access.requires(*access.OWNER_ROLES)
+def decisions(draft_id: int, name: str):
+    """The decision-table editor (dmn-js) for one DMN file of a draft."""
+    draft = drafts.get_draft(get_session(), draft_id)
+    drafts.decision(draft, name)
+    return render_template("studio/decisions.html", draft=draft, name=name, names=sorted(draft.dmn_files))
 
 
 @bp.get("/processes/<process_id>/versions")
@@ -96,6 +109,7 @@ def draft_json(draft_id: int):
     draft = drafts.get_draft(get_session(), draft_id)
     return jsonify({"id": draft.id, "process_id": draft.process_id, "xml": draft.bpmn_xml,
                     "problems": draft.problems, "checked": draft.checked,
+                    "decisions": sorted(draft.dmn_files or {}),
                     "deployed_definition_id": draft.deployed_definition_id})
 
 
@@ -114,6 +128,30 @@ def save_draft(draft_id: int):
     return jsonify({"id": draft.id, "problems": problems})
 
 
+@bp.get("/api/drafts/<int:draft_id>/decisions/<path:name>")
+@access.requires(*access.OWNER_ROLES)
+def decision_json(draft_id: int, name: str):
+    """One decision table of a draft (DMN XML) and the draft's last lint result."""
+    draft = drafts.get_draft(get_session(), draft_id)
+    return jsonify({"name": name, "xml": drafts.decision(draft, name), "problems": draft.problems,
+                    "checked": draft.checked})
+
+
+@bp.put("/api/drafts/<int:draft_id>/decisions/<path:name>")
+@access.requires(*access.OWNER_ROLES)
+def save_decision(draft_id: int, name: str):
+    """Save a decision table edited in dmn-js and lint the whole draft (diagram and tables together)."""
+    body = request.get_json(silent=True) or {}
+    xml = body.get("xml")
+    if not isinstance(xml, str) or not xml.strip():
+        return json_error(400, {"error": "BadRequest", "detail": "Send {\"xml\": \"<definitions …>\"}."})
+    session = _write()
+    draft = drafts.get_draft(session, draft_id)
+    problems = drafts.save_decision(session, draft, name, xml, access.actor())
+    session.commit()
+    return jsonify({"id": draft.id, "name": name, "problems": problems})
+
+
 @bp.post("/api/drafts/<int:draft_id>/deploy")
 @access.requires(*access.OWNER_ROLES)
 def deploy_draft(draft_id: int):
@@ -128,10 +166,13 @@ def deploy_draft(draft_id: int):
     except DefinitionInvalid as err:
         session.rollback()
         return json_error(422, err.to_dict())
-    summary = changes.summarize(previous_xml, draft.bpmn_xml)
+    lines = changes.summarize(previous_xml, draft.bpmn_xml).lines()
+    before = session.get(Deployment, previous[0].deployment_id).files if previous else {}
+    lines += [f"Changed decision table {name}." for name, xml in sorted((draft.dmn_files or {}).items())
+              if before.get(name) != xml]
     session.commit()
     return jsonify({"process_id": result.process_id, "version": result.version, "created": result.created,
-                    "definition_id": result.definition_id, "changes": summary.lines(),
+                    "definition_id": result.definition_id, "changes": lines,
                     "versions_url": url_for(".versions", process_id=result.process_id)})
 
 

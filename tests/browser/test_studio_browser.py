@@ -18,6 +18,9 @@ from test_cockpit import studio_bundle, unit  # noqa: E402
 from web_factories import gen_app  # noqa: E402
 
 from engine import definitions, instances  # noqa: E402
+from engine.cli import collect_files  # noqa: E402
+from engine.models import ProcessDefinition  # noqa: E402
+from web.drafts import StudioDraft  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.backends("sqlite")]
 CHROMIUM = "/usr/bin/chromium"
@@ -31,6 +34,7 @@ ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
 
 @pytest.fixture
@@ -52,7 +56,25 @@ def live(db_url, tmp_path):
 
 
 @pytest.fixture
-def page(live):
+def workflows_live(db_url, tmp_path):
+    """The web app with every diagram and decision table of workflows/ deployed (as `idiflow deploy`)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (scripts/setup.sh --system)")
+    app = gen_app(db_url, IDIFLOW_SANDBOX_DIR=str(tmp_path / "sandbox"))
+    with unit(app) as session:
+        definitions.deploy(session, collect_files([str(WORKFLOWS)]), "owner")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (scripts/setup.sh --system)")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         context = browser.new_context(viewport={"width": 1500, "height": 1100}, locale="zh-CN")
@@ -89,6 +111,16 @@ ADD_USER_TASK = """() => {
 }"""
 
 
+LANES = """() => {
+  const reg = window.studio.modeler.get('elementRegistry');
+  const out = {};
+  reg.filter(e => e.type === 'bpmn:Lane').forEach(l => {
+    out[l.businessObject.name] = (l.businessObject.flowNodeRef || []).map(n => n.id);
+  });
+  return out;
+}"""
+
+
 def test_edit_lint_deploy_and_run_the_sandbox_past_a_timer(live, page):
     _app, base = live
     log_in(page, base)
@@ -98,7 +130,13 @@ def test_edit_lint_deploy_and_run_the_sandbox_past_a_timer(live, page):
 
     task_id = page.evaluate(ADD_USER_TASK)
     expect(page.locator(f"#panel[data-element='{task_id}']")).to_be_attached()
-    page.select_option("#p-lane", "Lane_underwriter")
+    # The lane picker offers every known role: one without a lane in the diagram gets a new lane.
+    assert page.locator("#p-lane option[value=claims_handler]").count() == 1
+    assert page.evaluate(LANES) == {"underwriter": ["StartEvent_wait", "Event_wait_30d", "EndEvent_wait", task_id]}
+    page.select_option("#p-lane", "claims_handler")
+    lanes = page.evaluate(LANES)
+    assert lanes["claims_handler"] == [task_id] and task_id not in lanes["underwriter"]
+    expect(marker(page, "#modeler", "Lane_claims_handler")).to_be_attached()
 
     page.click("#save")  # no form yet: the lint problem is listed and pinned to the new element
     expect(page.locator("#status[data-state=problems]")).to_be_attached(timeout=15000)
@@ -153,6 +191,40 @@ def test_cockpit_highlights_an_instance_waiting_in_a_call_activity(live, page):
     expect(marker(page, "#canvas-eng_child", "StartEvent_child")).to_have_class(lambda_has("hl-done"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "cockpit.png"), full_page=True)
+
+
+def test_decision_table_cell_is_edited_in_dmn_js_saved_linted_and_deployed_with_the_diagram(workflows_live, page):
+    """DEC-RATE lives in a decision table process owners edit: the base rate cell of premium_rate.dmn is
+    changed in dmn-js, saved into the draft (lint clean) and deployed with idi_policy as its next version."""
+    app, base = workflows_live
+    log_in(page, base)
+    page.goto(f"{base}/studio/")
+    page.locator("button.edit-decisions[data-process=idi_policy]").click()
+    expect(page.locator("#dmn-editor[data-ready=true]")).to_be_attached(timeout=15000)
+    assert page.locator("#dmn-editor").get_attribute("data-warnings") == "0"
+    cell = page.locator("td[data-row-id=Rule_base_rate][data-col-id=Output_value] [contenteditable=true]")
+    expect(cell).to_have_text('"0.0150"')
+    cell.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type('"0.0160"')
+    page.locator("h3").first.click()  # leave the cell so dmn-js commits the edit
+    page.click("#save")
+    expect(page.locator("#status[data-state=clean]")).to_be_attached(timeout=15000)
+    expect(page.locator("#lint-clean")).to_be_visible()
+    with unit(app) as session:
+        [draft] = session.query(StudioDraft).all()
+        saved = draft.dmn_files["dmn/premium_rate.dmn"]
+    assert '"0.0160"' in saved and '"0.0150"' not in saved and 'id="Rule_base_rate"' in saved
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "studio-decisions.png"), full_page=True)
+
+    page.click("#deploy")
+    expect(page.locator("#status[data-state=deployed][data-version='2']")).to_be_attached(timeout=20000)
+    with unit(app) as session:
+        latest = definitions.resolve(session, "idi_policy")
+        assert latest.version == 2 and latest.deployed_by == "process_owner"
+        spec_json = session.get(ProcessDefinition, latest.id).spec_json
+    assert "0.0160" in spec_json and "0.0150" not in spec_json
 
 
 def lambda_has(css: str):

@@ -19,7 +19,7 @@
     box.appendChild(canvas);
     host.appendChild(box);
     if (!diagram.xml) {
-      canvas.textContent = 'No diagram source for ' + diagram.process_id;
+      canvas.textContent = window.idiflow.t('noDiagram', { process: diagram.process_id });
       return Promise.resolve();
     }
     var viewer = new BpmnJS({ container: canvas });
@@ -28,7 +28,7 @@
       window.idiflow.highlight(viewer, diagram);
       canvas.dataset.ready = 'true';
     }).catch(function (err) {
-      canvas.textContent = 'Could not draw ' + diagram.process_id + ': ' + err.message;
+      canvas.textContent = window.idiflow.t('couldNotDraw', { process: diagram.process_id }) + ': ' + err.message;
     });
   }
 

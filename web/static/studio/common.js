@@ -53,5 +53,18 @@
     viewer.get('overlays').remove({ type: 'token' });
   }
 
-  window.idiflow = { api: api, csrfToken: csrfToken, highlight: highlight, clearHighlight: clearHighlight };
+  var texts = null;
+  /** The interface text `key` in the page's language (templates/studio/_texts.html), with {name} values. */
+  function t(key, values, fallback) {
+    if (texts === null) {
+      var node = document.getElementById('ui-text');
+      texts = node ? JSON.parse(node.textContent) : {};
+    }
+    var text = Object.prototype.hasOwnProperty.call(texts, key) ? texts[key] : (fallback !== undefined ? fallback : key);
+    return text.replace(/\{(\w+)\}/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    });
+  }
+
+  window.idiflow = { api: api, csrfToken: csrfToken, highlight: highlight, clearHighlight: clearHighlight, t: t };
 })();

@@ -3,7 +3,7 @@
 (function () {
   'use strict';
   var config = JSON.parse(document.getElementById('studio-config').textContent);
-  var api = window.idiflow.api;
+  var api = window.idiflow.api, t = window.idiflow.t;
   var SPIFF = 'spiffworkflow:';
   var state = { operators: [], forms: [], roles: [], problems: [], sandbox: null };
   var modeler, sbViewer;
@@ -66,7 +66,7 @@
     if (value) { ensureExt(bo, type).value = value; } else { removeExt(bo, type); }
     changed();
   }
-  function changed() { status('unsaved changes'); }
+  function changed() { status(t('unsaved')); }
 
   // ---- lanes ------------------------------------------------------------------------------------
 
@@ -88,6 +88,32 @@
       }
     });
     changed();
+  }
+  function poolOf(element) {
+    var parent = element.parent;
+    while (parent && parent.type !== 'bpmn:Participant') { parent = parent.parent; }
+    return parent;
+  }
+  /** Put a task in the lane named after `role` (lane name = role key), adding that lane if the pool has none. */
+  function setRole(element, role) {
+    var modeling = modeler.get('modeling');
+    var lane = allLanes().filter(function (l) { return l.businessObject.name === role; })[0];
+    if (!lane) {
+      var pool = poolOf(element);
+      if (!pool) { status(t('needsPool')); return; }
+      lane = modeling.addLane(pool, 'bottom');
+      var id = 'Lane_' + role.replace(/[^A-Za-z0-9_]/g, '_');
+      modeling.updateProperties(lane, modeler.get('elementRegistry').get(id) ? { name: role } : { id: id, name: role });
+    }
+    // Move the shape into the lane: bpmn-js then rewrites the lanes' flowNodeRef lists itself.
+    var dy = (lane.y + lane.height / 2) - (element.y + element.height / 2);
+    if (element.y < lane.y || element.y + element.height > lane.y + lane.height) {
+      modeling.moveElements([element], { x: 0, y: dy });
+    }
+    var now = laneOf(element.businessObject);
+    if (!now || now.id !== lane.businessObject.id) { setLane(element.businessObject, lane.businessObject.id); }
+    changed();
+    showPanel(element);
   }
 
   // ---- side panel -------------------------------------------------------------------------------
@@ -124,34 +150,37 @@
   function showPanel(element) {
     var panel = $('panel');
     panel.innerHTML = '';
-    if (!element) { panel.appendChild(el('p', {}, 'Select an element to edit what the engine needs.')); return; }
+    if (!element) { panel.appendChild(el('p', {}, t('selectElement'))); return; }
     var bo = element.businessObject;
     panel.dataset.element = bo.id;
-    panel.appendChild(el('h3', {}, bo.$type.replace('bpmn:', '') + ' ' + bo.id));
-    field(panel, 'Name', textInput('p-name', bo.name, function (v) {
+    var typeName = bo.$type.replace('bpmn:', '');
+    panel.appendChild(el('h3', {}, t('type_' + typeName, null, typeName) + ' ' + bo.id));
+    field(panel, t('name'), textInput('p-name', bo.name, function (v) {
       modeler.get('modeling').updateProperties(element, { name: v });
     }));
     var type = bo.$type;
     if (type === 'bpmn:UserTask' || type === 'bpmn:ManualTask') {
-      field(panel, 'Form schema (formJsonSchemaFilename)', select('p-form',
+      field(panel, t('formSchema'), select('p-form',
         state.forms.map(function (f) { return { value: f, label: f }; }),
         getProperty(bo, 'formJsonSchemaFilename'), function (v) { setProperty(bo, 'formJsonSchemaFilename', v); }));
       var lane = laneOf(bo);
-      field(panel, 'Lane (role)', select('p-lane', allLanes().map(function (l) {
-        return { value: l.businessObject.id, label: l.businessObject.name || l.businessObject.id };
-      }), lane ? lane.id : '', function (v) { setLane(bo, v); }));
-      field(panel, 'Instructions', textInput('p-instructions', bodyExt(bo, 'InstructionsForEndUser'),
+      var inDiagram = allLanes().map(function (l) { return l.businessObject.name; });
+      field(panel, t('laneRole'), select('p-lane', state.roles.map(function (r) {
+        var mark = inDiagram.indexOf(r.id) >= 0 ? '' : ' ' + t('newLane');
+        return { value: r.id, label: r.id + ' · ' + r.label + mark };
+      }), lane ? lane.name : '', function (v) { if (v) { setRole(element, v); } }));
+      field(panel, t('instructions'), textInput('p-instructions', bodyExt(bo, 'InstructionsForEndUser'),
         function (v) { setBodyExt(bo, 'InstructionsForEndUser', v); }, true));
     }
     if (type === 'bpmn:ServiceTask') { servicePanel(panel, bo); }
     if (type === 'bpmn:BusinessRuleTask') {
-      field(panel, 'Decision id (calledDecisionId)', textInput('p-decision', bodyExt(bo, 'CalledDecisionId'),
+      field(panel, t('decisionId'), textInput('p-decision', bodyExt(bo, 'CalledDecisionId'),
         function (v) { setBodyExt(bo, 'CalledDecisionId', v); }));
     }
     if (/Task$/.test(type)) {
-      field(panel, 'Pre-script', textInput('p-pre', bodyExt(bo, 'PreScript'),
+      field(panel, t('preScript'), textInput('p-pre', bodyExt(bo, 'PreScript'),
         function (v) { setBodyExt(bo, 'PreScript', v); }, true));
-      field(panel, 'Post-script', textInput('p-post', bodyExt(bo, 'PostScript'),
+      field(panel, t('postScript'), textInput('p-post', bodyExt(bo, 'PostScript'),
         function (v) { setBodyExt(bo, 'PostScript', v); }, true));
     }
     (bo.eventDefinitions || []).forEach(function (def) {
@@ -168,7 +197,7 @@
 
   function servicePanel(panel, bo) {
     var op = findExt(bo, 'ServiceTaskOperator');
-    field(panel, 'Operator (registered handler)', select('p-operator',
+    field(panel, t('operator'), select('p-operator',
       state.operators.map(function (o) { return { value: o.id, label: o.id }; }), op ? op.id : '', function (v) {
         if (!v) { removeExt(bo, 'ServiceTaskOperator'); } else {
           var found = ensureExt(bo, 'ServiceTaskOperator');
@@ -180,11 +209,11 @@
         showPanel(modeler.get('selection').get()[0]);
       }));
     if (!op) { return; }
-    field(panel, 'Result variable', textInput('p-result', op.resultVariable, function (v) {
+    field(panel, t('resultVariable'), textInput('p-result', op.resultVariable, function (v) {
       op.resultVariable = v || undefined; changed();
     }));
     var params = (op.parameters && op.parameters.parameters) || [];
-    panel.appendChild(el('label', {}, 'Parameters (Python expressions; quote text: "email")'));
+    panel.appendChild(el('label', {}, t('parameters')));
     params.forEach(function (p, i) {
       var row = el('div', { class: 'param' });
       row.appendChild(el('code', {}, p.id));
@@ -194,7 +223,7 @@
     var add = textInput('p-param-new', '', function (v) {
       if (v) { setParam(op, v, ''); showPanel(modeler.get('selection').get()[0]); }
     });
-    add.placeholder = '+ parameter name';
+    add.placeholder = t('addParameter');
     panel.appendChild(add);
   }
   function setParam(op, name, value) {
@@ -216,14 +245,14 @@
     var current = def[kind] ? def[kind].body : '';
     var kindSelect = select('p-timer-kind', kinds.map(function (k) { return { value: k, label: k }; }), kind,
       function () { write(); });
-    field(panel, 'Timer kind', kindSelect);
-    var expr = field(panel, 'Timer expression (Python; quote ISO text: "P30D")', textInput('p-timer', current,
+    field(panel, t('timerKind'), kindSelect);
+    var expr = field(panel, t('timerExpression'), textInput('p-timer', current,
       function () { write(); }));
-    var sample = field(panel, 'Sample date', textInput('p-sample', new Date().toISOString().slice(0, 10),
+    var sample = field(panel, t('sampleDate'), textInput('p-sample', new Date().toISOString().slice(0, 10),
       function () {}));
-    var data = field(panel, 'Sample data (JSON)', textInput('p-sample-data', '{}', function () {}));
+    var data = field(panel, t('sampleData'), textInput('p-sample-data', '{}', function () {}));
     var out = el('div', { id: 'p-timer-preview' });
-    var button = el('button', { id: 'p-timer-check', type: 'button' }, 'Preview dates');
+    var button = el('button', { id: 'p-timer-check', type: 'button' }, t('previewDates'));
     panel.appendChild(button);
     panel.appendChild(out);
     function write() {
@@ -236,11 +265,11 @@
     }
     button.addEventListener('click', function () {
       var parsed;
-      try { parsed = JSON.parse(data.value || '{}'); } catch (e) { out.textContent = 'Sample data is not JSON.'; return; }
+      try { parsed = JSON.parse(data.value || '{}'); } catch (e) { out.textContent = t('notJson'); return; }
       api('POST', config.timerPreview, { kind: kindSelect.value, expression: expr.value, sample_date: sample.value,
                                          data: parsed })
         .then(function (r) {
-          out.textContent = r.ok ? r.body.value + ' → ' + r.body.dates.join(', ') : (r.body.detail || 'error');
+          out.textContent = r.ok ? r.body.value + ' → ' + r.body.dates.join(', ') : (r.body.detail || t('error'));
         });
     });
   }
@@ -248,7 +277,7 @@
   function messagePanel(panel, def) {
     var moddle = modeler.get('moddle');
     var name = def.messageRef ? def.messageRef.name : '';
-    field(panel, 'Message name', textInput('p-message', name, function (v) {
+    field(panel, t('messageName'), textInput('p-message', name, function (v) {
       var definitions = modeler.getDefinitions();
       var msg = (definitions.rootElements || []).filter(function (e) {
         return e.$type === 'bpmn:Message' && e.name === v;
@@ -261,12 +290,12 @@
       def.messageRef = msg || undefined;
       changed();
     }));
-    field(panel, 'Payload variable (messageVariable)', textInput('p-message-var', bodyExt(def, 'MessageVariable'),
+    field(panel, t('messageVariable'), textInput('p-message-var', bodyExt(def, 'MessageVariable'),
       function (v) { setBodyExt(def, 'MessageVariable', v); }));
     var corr = findExt(def, 'ProcessVariableCorrelation');
-    field(panel, 'Correlation property id', textInput('p-corr-prop', corr && corr.propertyId ? corr.propertyId.value : '',
+    field(panel, t('correlationProperty'), textInput('p-corr-prop', corr && corr.propertyId ? corr.propertyId.value : '',
       function (v) { correlation('propertyId', 'PropertyId', v); }));
-    field(panel, 'Correlation expression', textInput('p-corr-expr', corr && corr.expression ? corr.expression.value : '',
+    field(panel, t('correlationExpression'), textInput('p-corr-expr', corr && corr.expression ? corr.expression.value : '',
       function (v) { correlation('expression', 'Expression', v); }));
     function correlation(prop, type, v) {
       var found = ensureExt(def, 'ProcessVariableCorrelation');
@@ -287,7 +316,7 @@
     var list = $('problems');
     list.innerHTML = '';
     if (!state.problems.length) {
-      list.appendChild(el('li', { class: 'lint-clean', id: 'lint-clean' }, '✓ No problems: the engine accepts this diagram.'));
+      list.appendChild(el('li', { class: 'lint-clean', id: 'lint-clean' }, t('clean')));
     }
     var counts = {};
     state.problems.forEach(function (p, i) {
@@ -317,13 +346,13 @@
   // ---- save, deploy -----------------------------------------------------------------------------
 
   function save() {
-    status('saving…');
+    status(t('saving'));
     return modeler.saveXML({ format: true }).then(function (result) {
       return api('PUT', config.draft, { xml: result.xml });
     }).then(function (r) {
-      if (!r.ok) { status('not saved: ' + (r.body && r.body.detail)); return r; }
+      if (!r.ok) { status(t('notSaved') + ': ' + (r.body && r.body.detail)); return r; }
       showProblems(r.body.problems);
-      status(r.body.problems.length ? 'saved · ' + r.body.problems.length + ' problem(s)' : 'saved · clean');
+      status(r.body.problems.length ? t('savedProblems', { n: r.body.problems.length }) : t('savedClean'));
       $('status').dataset.state = r.body.problems.length ? 'problems' : 'clean';
       var selected = modeler.get('selection').get()[0];
       if (selected) { showPanel(selected); }
@@ -332,10 +361,10 @@
   }
   function deploy() {
     save().then(function (saved) {
-      if (!saved.ok || saved.body.problems.length) { status('fix the problems before deploying'); return; }
+      if (!saved.ok || saved.body.problems.length) { status(t('fixFirst')); return; }
       api('POST', config.deploy, {}).then(function (r) {
-        if (!r.ok) { status('deploy refused: ' + (r.body && r.body.detail)); return; }
-        status('deployed ' + r.body.process_id + ' v' + r.body.version);
+        if (!r.ok) { status(t('deployRefused') + ': ' + (r.body && r.body.detail)); return; }
+        status(t('deployed', { process: r.body.process_id, version: r.body.version }));
         $('status').dataset.state = 'deployed';
         $('status').dataset.version = r.body.version;
         var changes = el('ul', { id: 'deploy-changes' });
@@ -349,8 +378,8 @@
 
   function renderSandbox(data) {
     state.sandbox = data;
-    $('sb-clock').textContent = 'clock: ' + data.clock.local.replace('T', ' ').slice(0, 16);
-    $('sb-status').textContent = data.status;
+    $('sb-clock').textContent = t('clock') + ' ' + data.clock.local.replace('T', ' ').slice(0, 16);
+    $('sb-status').textContent = t('status_' + data.status);
     $('sb-status').dataset.status = data.status;
     $('sb-next').disabled = $('sb-advance').disabled = data.status !== 'running';
     var top = data.diagrams[0];
@@ -364,7 +393,11 @@
       $('sb-canvas').dataset.current = top.current.join(' ');
     });
     var timers = $('sb-timers');
-    timers.innerHTML = '<tr><th>Timer</th><th>Due (Asia/Shanghai)</th></tr>';
+    timers.innerHTML = '';
+    var head = el('tr');
+    head.appendChild(el('th', {}, t('timer')));
+    head.appendChild(el('th', {}, t('dueLocal')));
+    timers.appendChild(head);
     data.timers.forEach(function (t) {
       var row = el('tr', { 'data-timer': t.task_name });
       row.appendChild(el('td', {}, t.task_name));
@@ -373,15 +406,15 @@
     });
     var box = $('sb-tasks');
     box.innerHTML = '';
-    data.tasks.forEach(function (t) {
-      var form = el('div', { class: 'sb-task', 'data-task': t.name });
-      form.appendChild(el('strong', {}, t.title + ' (' + (t.lane || '') + ', ' + (t.form || 'no form') + ')'));
-      var input = el('input', { size: 40, class: 'sb-task-data', value: sampleFor(t.schema) });
-      var done = el('button', { class: 'sb-complete' }, 'Complete');
+    data.tasks.forEach(function (task) {
+      var form = el('div', { class: 'sb-task', 'data-task': task.name });
+      form.appendChild(el('strong', {}, task.title + ' (' + (task.lane || '') + ', ' + (task.form || t('noForm')) + ')'));
+      var input = el('input', { size: 40, class: 'sb-task-data', value: sampleFor(task.schema) });
+      var done = el('button', { class: 'sb-complete' }, t('complete'));
       done.addEventListener('click', function () {
         var parsed;
-        try { parsed = JSON.parse(input.value || '{}'); } catch (e) { alert('Form data is not JSON.'); return; }
-        api('POST', config.sandbox + '/' + data.instance_id + '/tasks/' + t.id, { data: parsed }).then(handle);
+        try { parsed = JSON.parse(input.value || '{}'); } catch (e) { $('sb-status').textContent = t('notJson'); return; }
+        api('POST', config.sandbox + '/' + data.instance_id + '/tasks/' + task.id, { data: parsed }).then(handle);
       });
       form.appendChild(input);
       form.appendChild(done);
@@ -397,12 +430,12 @@
     return JSON.stringify(sample);
   }
   function handle(r) {
-    if (!r.ok) { $('sb-status').textContent = (r.body && r.body.detail) || 'error'; return; }
+    if (!r.ok) { $('sb-status').textContent = (r.body && r.body.detail) || t('error'); return; }
     renderSandbox(r.body);
   }
   function runSandbox() {
     var data;
-    try { data = JSON.parse($('sb-data').value || '{}'); } catch (e) { $('sb-status').textContent = 'Sample data is not JSON.'; return; }
+    try { data = JSON.parse($('sb-data').value || '{}'); } catch (e) { $('sb-status').textContent = t('notJson'); return; }
     save().then(function () {
       sbViewer = null;
       $('sb-canvas').innerHTML = '';
@@ -417,9 +450,10 @@
   // ---- start ------------------------------------------------------------------------------------
 
   Promise.all([api('GET', config.moddle), api('GET', config.draft), api('GET', config.operators),
-               api('GET', config.forms)]).then(function (answers) {
+               api('GET', config.forms), api('GET', config.roles)]).then(function (answers) {
     state.operators = answers[2].body || [];
     state.forms = answers[3].body || [];
+    state.roles = answers[4].body || [];
     modeler = new BpmnJS({ container: '#modeler', moddleExtensions: { spiffworkflow: answers[0].body } });
     window.studio = { modeler: modeler, save: save, showProblems: showProblems };
     return modeler.importXML(answers[1].body.xml).then(function () {
@@ -428,9 +462,9 @@
       modeler.on('selection.changed', function (e) { showPanel(e.newSelection[0]); });
       modeler.on('commandStack.changed', changed);
       $('modeler').dataset.ready = 'true';
-      status('loaded');
+      status(t('loaded'));
     });
-  }).catch(function (err) { status('could not load: ' + err.message); });
+  }).catch(function (err) { status(t('couldNotLoad') + ': ' + err.message); });
 
   $('save').addEventListener('click', save);
   $('deploy').addEventListener('click', deploy);
