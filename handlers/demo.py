@@ -51,6 +51,7 @@ class DemoSummary:
 
     projects: dict[str, str | None] = field(default_factory=dict)
     claims: list[str] = field(default_factory=list)
+    claim_nos: dict[str, str] = field(default_factory=dict)  # catalogue key -> claim number
     owner_units: list[str] = field(default_factory=list)
     timers_fired: int = 0
     notes: list[str] = field(default_factory=list)
@@ -314,8 +315,29 @@ def _completion_steps(script: Script, spec: dict[str, Any]) -> None:
         script.at(spec["cancel"], f"{no} cancellation requested", cancel)
 
 
+def _claim_action(session: Session, claim_no: str, action: str, data: dict[str, Any], actor: str) -> None:
+    """One step of a demo claim: an owner's withdrawal or dispute (as the portal sends it), else a task."""
+    from . import intake
+
+    if action == "withdraw":
+        intake.withdraw_claim(session, claim_no, actor, data.get("reason", ""))
+    elif action == "dispute":
+        intake.dispute_claim(session, claim_no, actor, data["kind"], data.get("grounds", ""))
+    else:
+        complete(session, claim_no, action, data, actor)
+
+
+def _register_bodies(session: Session) -> None:
+    from .claim_disputes import register_expert_body
+
+    for body in cat.EXPERT_BODIES:
+        until = body.get("licence_valid_until")
+        register_expert_body(session, body["credit_code"], body["name"], body.get("qualification_no", ""),
+                             body.get("judicial_licence_no", ""), dt.date.fromisoformat(until) if until else None)
+
+
 def _claim_steps(script: Script, summary: DemoSummary, session: Session) -> None:
-    """Defect reports through the claims centre, once handlers.intake and idi_claim exist (issue 5)."""
+    """Claims in every state (issue 5): reported through the claims centre, then driven step by step."""
     if importlib.util.find_spec("handlers.intake") is None:
         summary.notes.append("claims: handlers/intake.py is missing; no claims seeded")
         return
@@ -327,23 +349,33 @@ def _claim_steps(script: Script, summary: DemoSummary, session: Session) -> None
         return
     from . import intake
 
+    script.at(cat.CLAIMS_OPEN, "appraisal and loss-assessment bodies registered", _register_bodies)
     for spec in cat.CLAIMS:
 
         def report(session: Session, spec: dict[str, Any] = spec) -> None:
-            summary.claims.append(
-                intake.report_defect(
-                    session,
-                    spec["category"],
-                    spec["description"],
-                    spec["reporter"],
-                    "hotline",
-                    policy_no=f"IDI-{spec['project']}",
-                    unit=spec["unit"],
-                    actor=spec["reporter"],
-                )
+            claim_no = intake.report_defect(
+                session,
+                spec["category"],
+                spec["description"],
+                spec["reporter"],
+                spec.get("channel", "hotline"),
+                policy_no=f"IDI-{spec['project']}",
+                unit=spec["unit"],
+                actor=spec["reporter"],
             )
+            summary.claims.append(claim_no)
+            summary.claim_nos[spec["key"]] = claim_no
 
-        script.at(spec["at"], f"claim on {spec['project']}", report, hour=20)
+        script.at(spec["at"], f"claim {spec['key']} reported on {spec['project']}", report, hour=20)
+        for day, action, data, actor in spec["steps"]:
+            script.at(
+                day,
+                f"claim {spec['key']}: {action}",
+                lambda s, key=spec["key"], action=action, data=data, actor=actor: _claim_action(
+                    s, summary.claim_nos[key], action, data, actor
+                ),
+                hour=10,
+            )
 
 
 def _start_clock(session: Session) -> None:

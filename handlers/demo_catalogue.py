@@ -314,39 +314,191 @@ PROJECTS: list[dict[str, Any]] = [
     },
 ]
 
-#: Defects reported to the claims centre once the claims process exists (handlers.intake), by project.
+#: The day the claims centre's register of expert bodies is filled (before the first demo claim).
+CLAIMS_OPEN = (2029, 7, 2)
+#: Appraisal and loss-assessment bodies registered with the claims centre (LG-DSP-APPRAISAL, LG-DSP-AMOUNT).
+EXPERT_BODIES: list[dict[str, Any]] = [
+    {"credit_code": "91330300JDZ0000001", "name": "浙江建科工程质量鉴定中心", "qualification_no": "浙建鉴-2028-017"},
+    {"credit_code": "91330300SFJ0000001", "name": "温州求实司法鉴定所", "qualification_no": "浙建鉴-2027-009",
+     "judicial_licence_no": "浙司鉴-330301", "licence_valid_until": "2033-12-31"},
+    # Its judicial-appraisal licence lapsed: it may appraise coverage but not assess a loss.
+    {"credit_code": "91330300SFJ0000002", "name": "龙港正衡司法鉴定所", "qualification_no": "浙建鉴-2026-004",
+     "judicial_licence_no": "浙司鉴-330388", "licence_valid_until": "2029-12-31"},
+]
+#: the demo users who act on claims (engine/cli.py creates one per role, named by the role key)
+_HANDLER, _SUPERVISOR, _OWNER, _REPAIRER = "claims_handler", "claims_supervisor", "owner", "repairer"
+
+
+def _survey(findings: str, **extra: Any) -> dict[str, Any]:
+    return {"survey": {"findings": findings, "is_complex": False, **extra}}
+
+
+def _covered(reasons: str) -> dict[str, Any]:
+    return {"decision": {"covered": True, "reasons": reasons}}
+
+
+#: Defects reported to the claims centre (handlers.intake) and driven through idi_claim, one per state the
+#: claims centre sees (issue 5 item 7). Steps are (day, task or action, form data, actor); the actions
+#: `withdraw` and `dispute` go through handlers.intake like the owner portal. The demo user `owner` (units
+#: 11-101 and 11-102) reports through the portal; other owners called the hotline (the default channel).
+#: `expect` is the claim's (status, outcome, open steps) on the demo's today (2030-06-01); the demo tests
+#: hold the seed to it.
 CLAIMS: list[dict[str, Any]] = [
     {
-        "project": "LG-2025-004",
-        "unit": "11-101",
-        "category": 5,
-        "at": (2029, 11, 12),
-        "description": "卫生间楼板渗漏至楼下 (bathroom slab leaks to the flat below)",
-        "reporter": "owner",
+        "key": "paid_subrogated",
+        "project": "LG-2025-004", "unit": "11-101", "category": 5, "at": (2029, 11, 12),
+        "description": "卫生间楼板渗漏至楼下 (bathroom slab leaks to the flat below)", "reporter": _OWNER,
+        "channel": "portal",
+        "steps": [
+            ((2029, 11, 13), "Task_survey", _survey("卫生间防水层搭接不足，施工缺陷",
+                                                    responsible_party_code=CONTRACTORS["C1"]["credit_code"]),
+             _HANDLER),
+            ((2029, 11, 15), "Task_decide_coverage", _covered("属于第5项防水渗漏，保险期间内"), _HANDLER),
+            ((2029, 11, 19), "Task_agree_settlement", {"settlement": {"method": "payment", "amount": "12000.00"}},
+             _HANDLER),
+            ((2029, 11, 20), "Task_owner_confirm_settlement", {"owner_reply": {"accepts": True}}, _OWNER),
+            ((2029, 11, 22), "Task_pay_indemnity", {"payment": {"reference": "PAY-2029-1122"}}, _HANDLER),
+            ((2029, 12, 16), "Task_pursue_subrogation",
+             {"subrogation": {"amount_claimed": "12000.00", "amount_recovered": "12000.00",
+                              "liability_established": True}}, _HANDLER),
+        ],
+        "expect": ("closed", "paid", []),
     },
     {
-        "project": "LG-2025-004",
-        "unit": "11-102",
-        "category": 8,
-        "at": (2030, 5, 18),
-        "description": "客厅吊顶抹灰层脱落 (ceiling plaster falling)",
-        "reporter": "owner",
+        "key": "rejected",
+        "project": "LG-2025-004", "unit": "12-202", "category": 5, "at": (2029, 12, 3),
+        "description": "厨房地面渗水 (kitchen floor seeps)", "reporter": "李秀英 (12-202)",
+        "steps": [
+            ((2029, 12, 4), "Task_survey", _survey("业主自行拆改厨房防水层", exclusion="improper_use"), _HANDLER),
+            ((2029, 12, 6), "Task_decide_coverage",
+             {"decision": {"covered": False, "exclusion": "improper_use", "reasons": "业主装修拆改防水层"}},
+             _HANDLER),
+            ((2029, 12, 7), "Task_send_rejection_notice", {"rejection": {"reasons": "业主装修拆改防水层"}},
+             _HANDLER),
+            ((2029, 12, 10), "Task_owner_dispute", {"dispute": {"disputes": False}}, "李秀英 (12-202)"),
+        ],
+        "expect": ("closed", "rejected", []),
     },
     {
-        "project": "LG-2027-005",
-        "unit": "5-501",
-        "category": 7,
-        "at": (2030, 4, 2),
-        "description": "给水管接头渗水 (water pipe joint leaks)",
-        "reporter": "owner",
+        "key": "not_in_scope",
+        "project": "LG-2025-004", "unit": "12-201", "category": 9, "at": (2030, 2, 18),
+        "description": "小区道路地砖松动 (paving loose in the estate road)", "reporter": "物业 龙港新城物业服务中心",
+        "channel": "property_company",
+        "steps": [],
+        "expect": ("closed", "not_in_scope", []),
     },
     {
-        "project": "LG-2019-002",
-        "unit": "3-301",
-        "category": 8,
-        "at": (2030, 3, 9),
-        "description": "墙面抹灰开裂 (plaster cracks)",
-        "reporter": "owner",
+        "key": "withdrawn",
+        "project": "LG-2025-004", "unit": "11-101", "category": 7, "at": (2030, 2, 25),
+        "description": "卫生间下水管异响 (noise in the drain pipe)", "reporter": _OWNER,
+        "channel": "portal",
+        "steps": [((2030, 2, 26), "withdraw", {"reason": "物业已疏通，无需理赔 (cleared by the property company)"},
+                   _OWNER)],
+        "expect": ("closed", "withdrawn", []),
+    },
+    {
+        "key": "appraisal",
+        "project": "LG-2022-003", "unit": "A-1", "category": 4, "at": (2030, 3, 4),
+        "description": "二层框架梁出现斜裂缝 (diagonal cracks in a first-floor beam)", "reporter": "陈志强 (A-1)",
+        "steps": [
+            ((2030, 3, 5), "Task_survey", _survey("梁侧裂缝，相邻地块基坑施工振动"), _HANDLER),
+            ((2030, 3, 8), "Task_decide_coverage",
+             {"decision": {"covered": False, "exclusion": "third_party", "reasons": "相邻工地基坑施工造成"}},
+             _HANDLER),
+            ((2030, 3, 9), "Task_send_rejection_notice", {"rejection": {"reasons": "相邻工地基坑施工造成"}},
+             _HANDLER),
+            ((2030, 3, 12), "dispute", {"kind": "coverage", "grounds": "裂缝早于相邻工地开工 (cracks predate it)"},
+             "陈志强 (A-1)"),
+            ((2030, 3, 14), "Task_propose_appraisal_body", {"appraisal_body": {"body_code": "91330300JDZ0000001"}},
+             _HANDLER),
+            ((2030, 3, 15), "Task_owner_agree_appraisal_body", {"body_agreement": {"agree": True}}, "陈志强 (A-1)"),
+        ],
+        "expect": ("appraisal_entrusted", "", ["Task_record_appraisal"]),
+    },
+    {
+        "key": "expired",
+        "project": "LG-2019-002", "unit": "3-301", "category": 8, "at": (2030, 3, 9),
+        "description": "墙面抹灰开裂 (plaster cracks)", "reporter": "赵丽华 (3-301)",
+        "steps": [],
+        "expect": ("closed", "expired", []),
+    },
+    {
+        "key": "contractor",
+        "project": "LG-2027-005", "unit": "5-501", "category": 7, "at": (2030, 4, 2),
+        "description": "给水管接头渗水 (water pipe joint leaks)", "reporter": "周明 (5-501)",
+        "steps": [((2030, 4, 10), "Task_contractor_repair",
+                   {"contractor_repair": {"repaired": False, "note": "已派人查看，待配件 (waiting for parts)"}},
+                   "contractor")],
+        "expect": ("contractor_pending", "", ["Task_contractor_repair"]),
+    },
+    {
+        "key": "loss_assessment",
+        "project": "LG-2022-003", "unit": "A-2", "category": 5, "at": (2030, 4, 8),
+        "description": "外墙窗边渗水 (water through the facade at the windows)", "reporter": "孙海燕 (A-2)",
+        "steps": [
+            ((2030, 4, 9), "Task_survey", _survey("窗框与墙体间密封失效"), _HANDLER),
+            ((2030, 4, 11), "Task_decide_coverage", _covered("属于第5项外墙渗漏"), _HANDLER),
+            ((2030, 4, 15), "Task_agree_settlement", {"settlement": {"method": "payment", "amount": "8000.00"}},
+             _HANDLER),
+            ((2030, 4, 17), "dispute", {"kind": "amount", "grounds": "室内装修受损未计入 (interior damage left out)"},
+             "孙海燕 (A-2)"),
+            ((2030, 4, 19), "Task_propose_loss_assessor",
+             {"loss_body": {"body_code": "91330300SFJ0000001", "fee_payer": "shared"}}, _HANDLER),
+            ((2030, 4, 20), "Task_owner_agree_loss_assessor", {"body_agreement": {"agree": True}}, "孙海燕 (A-2)"),
+        ],
+        "expect": ("loss_assessment_entrusted", "", ["Task_record_loss_assessment"]),
+    },
+    {
+        "key": "awaiting_acceptance",
+        "project": "LG-2016-001", "unit": "1-101", "category": 3, "at": (2030, 4, 15),
+        "description": "阳台栏板根部开裂 (balcony parapet cracked at its base)", "reporter": "吴建国 (1-101)",
+        "steps": [
+            ((2030, 4, 16), "Task_survey", _survey("阳台栏板根部混凝土开裂"), _HANDLER),
+            ((2030, 4, 18), "Task_decide_coverage", _covered("属于第3项悬挑构件，保险期间内"), _HANDLER),
+            ((2030, 4, 22), "Task_agree_settlement",
+             {"settlement": {"method": "repair", "amount": "15000.00", "performer": "third_party",
+                             "repair_org_name": "龙港安修建筑修缮有限公司", "scope": "栏板植筋加固"}}, _HANDLER),
+            ((2030, 4, 23), "Task_owner_confirm_settlement", {"owner_reply": {"accepts": True}}, "吴建国 (1-101)"),
+            ((2030, 4, 26), "Task_start_repair", {"repair_start": {"started": True, "note": "进场"}}, _REPAIRER),
+            ((2030, 5, 20), "Task_complete_repair", {"repair": {"cost": "14800.00"}}, _REPAIRER),
+            ((2030, 5, 22), "Task_owner_acceptance", {"acceptance": {"accepted": False, "remarks": "饰面色差明显"}},
+             "吴建国 (1-101)"),
+            ((2030, 5, 29), "Task_complete_repair", {"repair": {"cost": "14800.00"}}, _REPAIRER),
+        ],
+        "expect": ("repair_completed", "", ["Task_owner_acceptance"]),
+    },
+    {
+        "key": "repair_ordered",
+        "project": "LG-2019-002", "unit": "3-302", "category": 4, "at": (2030, 5, 6),
+        "description": "楼板出现贯通裂缝 (through-crack in a floor slab)", "reporter": "郑小红 (3-302)",
+        "steps": [
+            ((2030, 5, 7), "Task_survey", _survey("楼板贯通裂缝，需结构加固"), _HANDLER),
+            ((2030, 5, 9), "Task_decide_coverage", _covered("属于第4项主体结构"), _HANDLER),
+            ((2030, 5, 13), "Task_agree_settlement",
+             {"settlement": {"method": "repair", "amount": "36000.00", "performer": "insurer_self",
+                             "scope": "楼板粘钢加固"}}, _HANDLER),
+            ((2030, 5, 14), "Task_owner_confirm_settlement", {"owner_reply": {"accepts": True}}, "郑小红 (3-302)"),
+            # the repair start is late (due 2030-05-21): the supervisor's work item, handled with a reminder
+            ((2030, 5, 23), "Task_handle_breach_repair_start",
+             {"breach_action": {"action": "reminded", "note": "已督促维修班组 5 月 27 日前进场"}}, _SUPERVISOR),
+        ],
+        "expect": ("repair_ordered", "", ["Task_start_repair"]),
+    },
+    {
+        # reported on a Saturday evening; the survey was due at the end of Monday 05-20 and is late
+        "key": "awaiting_survey_late",
+        "project": "LG-2025-004", "unit": "11-102", "category": 8, "at": (2030, 5, 18),
+        "description": "客厅吊顶抹灰层脱落 (ceiling plaster falling)", "reporter": _OWNER,
+        "channel": "portal",
+        "steps": [],
+        "expect": ("routed_insurer", "", ["Task_handle_breach_survey", "Task_survey"]),
+    },
+    {
+        "key": "awaiting_decision",
+        "project": "LG-2025-004", "unit": "12-201", "category": 5, "at": (2030, 5, 27),
+        "description": "主卫天花板渗水 (water through the bathroom ceiling)", "reporter": "王芳 (12-201)",
+        "steps": [((2030, 5, 28), "Task_survey", _survey("楼上卫生间防水层破损"), _HANDLER)],
+        "expect": ("surveyed", "", ["Task_decide_coverage"]),
     },
 ]
 

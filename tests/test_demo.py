@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
@@ -15,8 +16,10 @@ from engine import clock, tasks
 from engine.cli import main
 from engine.models import Incident, ProcessInstance
 from handlers import demo
-from handlers.claim_models import Claim
-from handlers.demo_catalogue import PROJECTS
+from handlers.claim_disputes import credit_records
+from handlers.claim_models import Appraisal, Claim, ClaimPayment, ExpertBody, LossAssessment, Subrogation
+from handlers.claims import count_breaches
+from handlers.demo_catalogue import CLAIMS, CONTRACTORS, EXPERT_BODIES, PROJECTS
 from handlers.models import (
     AgencyRegistration,
     Engagement,
@@ -160,11 +163,56 @@ def test_demo_risk_management_is_alive(session, seeded):
     assert sorted(undelivered) == ["6-601", "6-602"]  # LG-NOTICE-DELIVER: two units still to hand over
 
 
-def test_demo_reports_claims_through_the_claims_centre(session, seeded):
-    """LG-CLM-CENTER, DEC-ROUTE: defects reported on the seeded policies are routed by the stored dates."""
-    routes = {c.unit: c.route for c in session.scalars(select(Claim))}
-    assert routes == {"11-101": "insurer", "11-102": "insurer", "5-501": "contractor", "3-301": "expired"}
-    assert len(seeded.claims) == 4
+def _claim_state(session, claim: Claim) -> tuple[str, str, list[str]]:
+    return claim.status, claim.outcome, _open(session, claim.claim_no)
+
+
+def test_demo_has_claims_in_every_state(session, seeded):
+    """Issue 5 item 7: every claim of the catalogue ends where its steps leave it, driven through the engine:
+    awaiting survey (late), surveyed, rejected, appraisal, loss assessment, repair ordered, awaiting acceptance,
+    paid, contractor-tracked, expired, not in scope, withdrawn."""
+    claims = {c.claim_no: c for c in session.scalars(select(Claim))}
+    assert sorted(seeded.claim_nos.values()) == sorted(claims) == sorted(seeded.claims)
+    states = {key: _claim_state(session, claims[no]) for key, no in seeded.claim_nos.items()}
+    assert states == {spec["key"]: (spec["expect"][0], spec["expect"][1], sorted(spec["expect"][2]))
+                      for spec in CLAIMS}
+    assert {status for status, _, _ in states.values()} >= {
+        "routed_insurer", "surveyed", "appraisal_entrusted", "loss_assessment_entrusted", "repair_ordered",
+        "repair_completed", "contractor_pending", "closed"}
+    assert {outcome for _, outcome, _ in states.values()} >= {
+        "paid", "rejected", "expired", "not_in_scope", "withdrawn"}
+    routes = {key: claims[no].route for key, no in seeded.claim_nos.items()}
+    assert (routes["contractor"], routes["expired"], routes["not_in_scope"], routes["paid_subrogated"]) == (
+        "contractor", "expired", "not_in_scope", "insurer")  # DEC-ROUTE on the stored dates
+    assert session.scalar(select(func.count()).select_from(Incident)) == 0
+
+
+def test_demo_claims_escalate_to_the_supervisor_and_recover(session, seeded):
+    """DEC-SLA, LG-CLM-SUBRO, LG-CREDIT, LG-DSP-*: the late survey waits in the supervisor's inbox; the late
+    repair start was handled with a reminder; subrogation recovered and fed a credit record; the bodies."""
+    late = seeded.claim_nos["awaiting_survey_late"]
+    supervisor = [(t.business_key, t.task_name, t.title)
+                  for t in tasks.list_tasks(session, lanes=["claims_supervisor"], limit=50)]
+    assert supervisor == [(late, "Task_handle_breach_survey", "处理超时：查勘")]
+    repair = session.scalars(select(Claim).where(Claim.claim_no == seeded.claim_nos["repair_ordered"])).one()
+    assert [(b.sla, b.escalated_to) for b in repair.breaches] == [("repair_start", "claims_supervisor")]
+    assert [h["event"] for h in repair.history if "event" in h] == ["sla_breach", "sla_breach_handled"]
+    assert count_breaches(session) == 2
+    paid = session.scalars(select(Claim).where(Claim.claim_no == seeded.claim_nos["paid_subrogated"])).one()
+    [subrogation] = session.scalars(select(Subrogation)).all()
+    assert (subrogation.claim_id, subrogation.against_party_code, subrogation.amount_recovered) == (
+        paid.id, CONTRACTORS["C1"]["credit_code"], Decimal("12000.00"))
+    [credit] = credit_records(session)
+    assert (credit.subject_code, credit.event_type, credit.claim_id) == (
+        CONTRACTORS["C1"]["credit_code"], "established_defect_liability", paid.id)
+    assert [p.amount for p in session.scalars(select(ClaimPayment))] == [Decimal("12000.00")]
+    bodies = {b.credit_code for b in session.scalars(select(ExpertBody))}
+    assert bodies == {b["credit_code"] for b in EXPERT_BODIES}
+    [appraisal] = session.scalars(select(Appraisal)).all()
+    [assessment] = session.scalars(select(LossAssessment)).all()
+    assert (appraisal.result, assessment.licence_no, assessment.fee_payer) == ("", "浙司鉴-330301", "shared")
+    withdrawn = session.scalars(select(Claim).where(Claim.claim_no == seeded.claim_nos["withdrawn"])).one()
+    assert withdrawn.history[-1]["note"] == "withdrawn"
 
 
 def test_demo_is_idempotent(session, seeded):
