@@ -46,6 +46,50 @@ STATUS_LABELS = {
     "completed": _l("Closed"),
     "cancelled": _l("Withdrawn"),
 }
+#: DEC-ROUTE: who deals with the defect, in the owner's words (handlers.claims.apply_route)
+ROUTE_LABELS = {
+    "insurer": _l("Insurance claim"),
+    "contractor": _l("Contractor warranty repair"),
+    "expired": _l("Cover has expired"),
+    "not_in_scope": _l("Not covered by the policy"),
+}
+#: the window the route was judged on, by route
+WINDOW_LABELS = {
+    "insurer": _l("Insurance period"),
+    "expired": _l("Insurance period"),
+    "contractor": _l("Contractor warranty period"),
+}
+#: the claim's history entries (handlers.claims.note) in the owner's words
+CLAIM_STEPS = {
+    "reported": _l("Report received"),
+    "routed_insurer": _l("Handed to the insurer"),
+    "routed_contractor": _l("Handed to the construction contractor for repair"),
+    "routed_expired": _l("Judged after the end of cover"),
+    "routed_not_in_scope": _l("Judged not covered"),
+    "surveyed": _l("Surveyed"),
+    "covered": _l("Coverage confirmed"),
+    "rejection_notified": _l("Rejection notice sent"),
+    "amount_disputed": _l("Amount disputed"),
+    "appraisal_entrusted": _l("Appraisal body entrusted"),
+    "appraised_covered": _l("Appraisal found the defect covered"),
+    "loss_assessment_entrusted": _l("Loss assessor entrusted"),
+    "agreed": _l("Settlement agreed"),
+    "subrogation": _l("Recovery from the responsible party started"),
+    "repair_ordered": _l("Repair ordered"),
+    "repair_accepted": _l("Repair accepted"),
+    "paid": _l("Paid"),
+    "contractor_repaired": _l("Contractor confirmed the repair"),
+    "closed": _l("Closed"),
+}
+#: whom an open step waits for, by lane
+WAITING_FOR = {
+    "claims_handler": _l("the claims handler"),
+    "claims_supervisor": _l("the claims supervisor"),
+    "contractor": _l("the construction contractor"),
+    "repairer": _l("the repairer"),
+    "appraiser": _l("the appraisal body"),
+    "owner": _l("you"),
+}
 
 
 @dataclass
@@ -166,13 +210,43 @@ def find(session: Session, claim_no: str) -> DefectReport | None:
 
 
 def progress(session: Session, row: DefectReport) -> dict:
-    """Where a claim stands: status, the step it waits on, and when it ended."""
+    """Where a claim stands: status, the steps it waits on (whom, by when), when it ended, and the claims
+    centre's routing and dated history when the claims domain holds the claim."""
     if row.instance_id is None:
         return {"status": row.status, "label": STATUS_LABELS.get(row.status, row.status), "waiting_on": [],
-                "ended_at": None}
+                "next": [], "ended_at": None, "claim": None}
     instance = session.get(ProcessInstance, row.instance_id)
-    steps = list(session.scalars(select(HumanTask.title).where(HumanTask.instance_id == row.instance_id,
-                                                               HumanTask.status == "open")))
+    open_tasks = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == row.instance_id,
+                                                              HumanTask.status == "open")
+                                      .order_by(HumanTask.created_at)))
     status = instance.status if instance else row.status
-    return {"status": status, "label": STATUS_LABELS.get(status, status), "waiting_on": steps,
-            "ended_at": instance.ended_at if instance else None}
+    return {"status": status, "label": STATUS_LABELS.get(status, status),
+            "waiting_on": [t.title for t in open_tasks],
+            "next": [{"title": t.title, "who": WAITING_FOR.get(t.lane or "", t.lane or ""), "due_at": t.due_at}
+                     for t in open_tasks],
+            "ended_at": instance.ended_at if instance else None, "claim": claim_facts(session, row.claim_no)}
+
+
+def claim_facts(session: Session, claim_no: str) -> dict | None:
+    """The claims centre's view of a claim: route, the dates it was judged on, its dated steps (or None)."""
+    try:
+        from handlers.claim_models import Claim
+        from handlers.cover import ITEM_END
+        from handlers.models import Policy
+    except ImportError:  # the claims domain is optional
+        return None
+    claim = session.scalars(select(Claim).where(Claim.claim_no == claim_no)).first()
+    if claim is None:
+        return None
+    policy = session.get(Policy, claim.policy_id)
+    window = None
+    if claim.route == "contractor":
+        window = (policy.contractor_start, policy.contractor_end)
+    elif claim.route in ("insurer", "expired") and claim.category in ITEM_END:
+        window = (policy.cover_start, getattr(policy, ITEM_END[claim.category]))
+    steps = [{"status": h.get("status", ""), "label": CLAIM_STEPS.get(h.get("status", ""), h.get("status", "")),
+              "at": dt.datetime.fromisoformat(h["at"])} for h in claim.history or () if h.get("at")]
+    return {"route": claim.route, "route_label": ROUTE_LABELS.get(claim.route, claim.route),
+            "window_label": WINDOW_LABELS.get(claim.route, ""), "window": window,
+            "coverage_date": claim.coverage_date, "policy_no": policy.policy_no, "steps": steps,
+            "closed_at": claim.closed_at}

@@ -52,7 +52,12 @@ def report():
                                categories=defects.CATEGORIES), 422
     row, err = run_unit(lambda s: defects.report(s, user.username, form["unit"], int(form["category"]),
                                                  form["description"], photos, form.get("phone", "")))
-    if err is not None:  # the claims centre refused (e.g. no insured project lists the unit)
+    if isinstance(err, LookupError):  # the claims centre found no insured project listing the unit
+        errors = {"unit": _("No insured project lists the unit %(unit)s. Write it as on your purchase contract "
+                            "(building-room, e.g. 3-1202).", unit=form["unit"].strip())}
+        return render_template("portal/report.html", form=form, errors=errors, units=_units(user),
+                               categories=defects.CATEGORIES), 422
+    if err is not None:  # the claims centre refused for another reason: say which
         errors = {"unit": _("The claims centre could not register this report: %(reason)s",
                             reason=err.message)}
         return render_template("portal/report.html", form=form, errors=errors, units=_units(user),
