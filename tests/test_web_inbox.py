@@ -81,6 +81,31 @@ def test_search_filters_sorting_and_pages(app):
 
 
 @sqlite_only
+def test_due_status_at_a_glance_and_a_count_summary_per_tab(app):
+    """Overdue rows red, due later today (Shanghai date) amber, with per-tab counts of both."""
+    now = dt.datetime(2029, 7, 10, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
+    for key, started in (("CASE-LATE", now - dt.timedelta(days=7, hours=1)),  # due 08:00 today: overdue
+                         ("CASE-TODAY", now - dt.timedelta(days=7) + dt.timedelta(hours=6)),  # 15:00 today
+                         ("CASE-LATER", now - dt.timedelta(days=5))):  # due in two days
+        app.fixed_clock.set(started)
+        gen_case(app, key)
+    app.fixed_clock.set(now)
+    client = _client(app, "claims_handler")
+    page = client.get("/inbox?tab=unclaimed&sort=due").get_data(as_text=True)
+    rows = re.findall(r'<tr class="([a-z]*)" data-href', page)
+    assert rows == ["late", "today", ""]
+    assert page.count('<b class="tag tag-red">逾期</b>') == 1
+    assert page.count('<b class="tag tag-amber">今日到期</b>') == 1
+    tab = re.search(r'data-tab="unclaimed".*?</a>', page, re.S).group(0)
+    assert '<span class="count">3</span>' in tab and ">逾期 1<" in tab and ">今日到期 1<" in tab
+    mine = re.search(r'data-tab="mine".*?</a>', page, re.S).group(0)
+    assert "逾期" not in mine and "今日到期" not in mine  # nothing claimed yet: no pills
+    app.fixed_clock.set(now + dt.timedelta(hours=15))  # 00:00 the next day: the 15:00 task is overdue too
+    tab = re.search(r'data-tab="unclaimed".*?</a>', client.get("/inbox").get_data(as_text=True), re.S).group(0)
+    assert ">逾期 2<" in tab and "今日到期" not in tab
+
+
+@sqlite_only
 def test_supervisor_bulk_reassigns_to_a_handler_and_a_handler_may_not(app):
     for n in range(3):
         gen_case(app, f"CASE-{n}")

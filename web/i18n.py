@@ -91,6 +91,16 @@ def is_overdue(value: dt.datetime | None) -> bool:
     return value is not None and clock.ensure_utc(value) < clock.now()
 
 
+def due_state(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """How urgent a due time is at a glance: "overdue", "today" (later today, Shanghai date), or ""."""
+    if value is None:
+        return ""
+    now = now or clock.now()
+    if clock.ensure_utc(value) < now:
+        return "overdue"
+    return "today" if clock.to_local(value).date() == clock.to_local(now).date() else ""
+
+
 def init_app(app: Flask) -> None:
     """Flask-Babel with our selector, catalogs compiled if needed, and the format filters for templates."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
@@ -99,4 +109,4 @@ def init_app(app: Flask) -> None:
     compile_catalogs()
     Babel(app, locale_selector=select_locale)
     app.jinja_env.filters.update(local_date=local_date, local_datetime=local_datetime, money=money)
-    app.jinja_env.globals.update(is_overdue=is_overdue, LANGUAGES=LANGUAGES, ui_lang=select_locale)
+    app.jinja_env.globals.update(is_overdue=is_overdue, due_state=due_state, LANGUAGES=LANGUAGES, ui_lang=select_locale)

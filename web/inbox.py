@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import clock, definitions, tasks
@@ -103,11 +103,26 @@ def inbox_query(session: Session, user: User, f: Filters):
 
 def counts(session: Session, user: User) -> dict[str, int]:
     """How many open tasks each tab holds."""
+    return {tab: figures["total"] for tab, figures in tab_summary(session, user).items()}
+
+
+def today_end() -> dt.datetime:
+    """The end of today in Shanghai (the start of tomorrow), as UTC."""
+    return _local_start(clock.local_today() + dt.timedelta(days=1))
+
+
+def tab_summary(session: Session, user: User) -> dict[str, dict[str, int]]:
+    """Per tab: open tasks in total, overdue, and due later today (local date); one query per tab."""
+    now, tomorrow = clock.now(), today_end()
+    overdue = func.coalesce(func.sum(case((HumanTask.due_at < now, 1), else_=0)), 0)
+    today = func.coalesce(func.sum(case(((HumanTask.due_at >= now) & (HumanTask.due_at < tomorrow), 1),
+                                        else_=0)), 0)
     found = {}
     for tab in TABS:
-        query = select(func.count()).select_from(HumanTask).where(HumanTask.status == "open")
+        query = select(func.count(), overdue, today).select_from(HumanTask).where(HumanTask.status == "open")
         condition = tab_condition(session, user, tab)
-        found[tab] = session.scalar(query if condition is None else query.where(condition))
+        total, late, due_today = session.execute(query if condition is None else query.where(condition)).one()
+        found[tab] = {"total": total, "overdue": int(late), "today": int(due_today)}
     return found
 
 
@@ -132,7 +147,9 @@ def inbox():
     processes = select(HumanTask.process_id).where(HumanTask.status == "open").distinct()
     if visible is not None:
         processes = processes.where(visible)
-    return render_template("inbox/inbox.html", f=f, page=page, counts=counts(session, user),
+    summary = tab_summary(session, user)
+    return render_template("inbox/inbox.html", f=f, page=page, summary=summary,
+                           counts={tab: figures["total"] for tab, figures in summary.items()},
                            process_names=process_names(session), roles=known_roles(),
                            processes=sorted(session.scalars(processes)), supervisor=is_supervisor(user),
                            workable={t.id for t in page.items if may_work_on(session, user, t)},

@@ -27,6 +27,12 @@
       focusRow(current - 1);
     } else if (event.key === "Enter" && current >= 0) {
       window.location.href = rows[current].getAttribute("data-href");
+    } else if (event.key === "x" && current >= 0) {
+      var box = rows[current].querySelector("input[name=task_ids]");
+      if (box) { box.checked = !box.checked; }
+    } else if (/^[1-9]$/.test(event.key)) {
+      var tab = document.querySelector('.tabs a[data-key="' + event.key + '"]');
+      if (tab) { window.location.href = tab.getAttribute("href"); }
     }
   });
 
