@@ -226,6 +226,7 @@ class Report:
     expected_incidents: int
     flagged: int
     problems: list[str]
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -302,6 +303,29 @@ def retry_incidents(platform: Platform, token: str) -> tuple[int, int]:
     return retried, resolved
 
 
+def scrape_totals(port: int) -> dict[str, float]:
+    """Totals from /metrics: API task completions, timers fired, service incidents."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    wanted = {("idiflow_task_completions_total", "api"): "completions",
+              ("idiflow_timer_fires_total", "fired"): "timers_fired",
+              ("idiflow_incidents_total", "service"): "incidents"}
+    totals = dict.fromkeys(wanted.values(), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            label = sample.labels.get("channel") or sample.labels.get("outcome") or sample.labels.get("kind")
+            key = wanted.get((sample.name, label))
+            if key:
+                totals[key] += sample.value
+    return totals
+
+
 def wait_until(predicate: Callable[[], bool], seconds: float, step: float = 0.5) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -367,6 +391,8 @@ def run(cases: int = 300, deadline: float = 180, workdir: Path | None = None,
         wait_until(lambda: counts(platform.url, ids)["completed"] == len(ids), 30)
         report = check(platform.url, ids)
         report.problems[:0] = [f"client: {f}" for f in log.failures[:3]]
+        report.metrics = scrape_totals(platform.port)
+        say(f"/metrics (all processes, the killed ones included): {report.metrics}")
         say(f"faults injected: {', '.join(faults)}")
         return report
     finally:
