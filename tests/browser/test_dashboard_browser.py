@@ -42,7 +42,7 @@ def stats_live(tmp_path):
         definitions.clear_cache()
 
 
-def test_dashboard_draws_its_charts_and_a_figure_opens_its_cases(stats_live, page):
+def test_dashboard_draws_its_charts_and_a_figure_opens_its_cases(stats_live, page):  # noqa: F811
     """LG-PLAT: the half-year dashboard in Chinese with seven charts; the overdue KPI lists R-2's orders."""
     log_in(page, stats_live.url, "authority_officer")
     page.goto(f"{stats_live.url}/dashboard?start=2027-01-01&end=2027-06-30")
@@ -60,7 +60,7 @@ def test_dashboard_draws_its_charts_and_a_figure_opens_its_cases(stats_live, pag
     shoot(page, "dashboard-cases")
 
 
-def test_quarterly_report_page_and_oversight(stats_live, page):
+def test_quarterly_report_page_and_oversight(stats_live, page):  # noqa: F811
     """DEC-REPORT LG-OVERSIGHT: the Q2 report with its lines and downloads; the oversight's project list."""
     log_in(page, stats_live.url, "authority_officer")
     page.goto(f"{stats_live.url}/reports/QR-2027Q2")
