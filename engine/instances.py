@@ -56,7 +56,7 @@ def cancel_instance(session: Session, instance_id: int, actor: str, reason: str 
 
 def get_instance(session: Session, instance_id: int) -> ProcessInstance:
     """One instance by id."""
-    row = session.get(ProcessInstance, instance_id)
+    row = session.get(ProcessInstance, instance_id, populate_existing=True)
     if row is None:
         raise InstanceNotFound(f"No process instance with id {instance_id}.", instance_id=instance_id)
     return row

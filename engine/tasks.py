@@ -20,8 +20,8 @@ _MARK_COMPLETED = db.Prepared(
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
-    """The inbox row of one task."""
-    row = session.get(HumanTask, task_id)
+    """The inbox row of one task, read fresh (projections are written with Core statements)."""
+    row = session.get(HumanTask, task_id, populate_existing=True)
     if row is None:
         raise TaskNotFound(f"No task with id {task_id}.", task_id=task_id)
     return row

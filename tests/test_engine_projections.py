@@ -32,7 +32,8 @@ def _assert_inbox_matches_ready_tasks(session, instance_id: int) -> set[str]:
 
 
 def _timers(session, instance_id: int) -> dict[str, Timer]:
-    return {t.task_name: t for t in session.scalars(select(Timer).where(Timer.instance_id == instance_id))}
+    query = select(Timer).where(Timer.instance_id == instance_id).execution_options(populate_existing=True)
+    return {t.task_name: t for t in session.scalars(query)}
 
 
 def test_human_task_rows_match_ready_tasks_through_a_parallel_flow(session, deploy):
