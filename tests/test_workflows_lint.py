@@ -27,8 +27,8 @@ FLOW_NODE_TAGS = (
 READABLE_ID = re.compile(
     r"^(StartEvent|End|Task|Service|Rule|Gateway|Timer|Event|Boundary|Call|Flow|Lane|"
     r"LaneSet|Participant|Collaboration|Message|MessageDef|Error|ErrorDef|TimerDef|Loop|"
-    r"Definitions|Diagram|Plane|order|idi)(_[a-z0-9_]+)?$"
-)
+    r"Definitions|Diagram|Plane|orders?|idi)(_[a-z0-9_]+)?$"
+)  # "orders": the loop input is a bpmn:property whose id is the task-data name (bpmn-js resolves it by id)
 DIAGRAMS = sorted(WORKFLOWS.glob("*.bpmn"))
 
 

@@ -61,6 +61,7 @@
       texts = node ? JSON.parse(node.textContent) : {};
     }
     var text = Object.prototype.hasOwnProperty.call(texts, key) ? texts[key] : (fallback !== undefined ? fallback : key);
+    if (typeof text !== 'string') { return text; }
     return text.replace(/\{(\w+)\}/g, function (all, name) {
       return values && values[name] !== undefined ? String(values[name]) : all;
     });

@@ -4,7 +4,20 @@
   'use strict';
   var config = JSON.parse(document.getElementById('decision-config').textContent);
   var api = window.idiflow.api, t = window.idiflow.t;
-  var editor = new DmnJS({ container: '#dmn-editor', common: { keyboard: { bindTo: window } } });
+  // dmn-js asks its `translate` service for every label; ours answers from the page's catalog texts.
+  var dmnTexts = t('dmn', null, {});
+  if (typeof dmnTexts !== 'object') { dmnTexts = {}; }
+  function translate(template, replacements) {
+    var text = Object.prototype.hasOwnProperty.call(dmnTexts, template) ? dmnTexts[template] : template;
+    return text.replace(/{([^}]+)}/g, function (all, key) {
+      return replacements && replacements[key] !== undefined ? replacements[key] : all;
+    });
+  }
+  // Per view type: dmn-js replaces `common.additionalModules` with each view's own list.
+  var translated = { additionalModules: [{ translate: ['value', translate] }] };
+  var editor = new DmnJS({ container: '#dmn-editor', common: { keyboard: { bindTo: window } },
+                           drd: translated, decisionTable: translated, literalExpression: translated,
+                           boxedExpression: translated });
   window.decisions = { editor: editor, save: save };
 
   function $(id) { return document.getElementById(id); }

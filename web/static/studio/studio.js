@@ -290,8 +290,17 @@
       def.messageRef = msg || undefined;
       changed();
     }));
-    field(panel, t('messageVariable'), textInput('p-message-var', bodyExt(def, 'MessageVariable'),
-      function (v) { setBodyExt(def, 'MessageVariable', v); }));
+    // Spiff reads spiffworkflow:messageVariable as a child of the message event definition (our diagrams keep
+    // it there; the moddle extension declares it); an older copy inside extensionElements is moved out.
+    var direct = def.get(SPIFF + 'messageVariable');
+    field(panel, t('messageVariable'), textInput('p-message-var', direct ? direct.value : bodyExt(def, 'MessageVariable'),
+      function (v) {
+        removeExt(def, 'MessageVariable');
+        var node = v ? moddle.create(SPIFF + 'MessageVariable', { value: v }) : undefined;
+        if (node) { node.$parent = def; }
+        def.set(SPIFF + 'messageVariable', node);
+        changed();
+      }));
     var corr = findExt(def, 'ProcessVariableCorrelation');
     field(panel, t('correlationProperty'), textInput('p-corr-prop', corr && corr.propertyId ? corr.propertyId.value : '',
       function (v) { correlation('propertyId', 'PropertyId', v); }));
