@@ -103,3 +103,18 @@ def test_json_projects_of_another_agency_are_hidden_and_refused(world):
     assert [p["project_no"] for p in _api(world, "engineer_b", "/projects").json["items"]] == ["LG-B-1"]
     assert _api(world, "engineer_x", "/projects").json["total"] == 0  # no agency: no projects
     assert _api(world, "authority_officer", "/projects").json["total"] == 3  # LG-OVERSIGHT: all of them
+
+
+def test_administrator_sets_the_agency_a_risk_engineer_acts_for(world):
+    admin = _client(world, "administrator")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert 'name="agency_code" value="91330300RMA000000A"' in page  # shown for risk engineers only
+    with database(world).session_factory() as session:
+        user_id = find_user(session, "engineer_x").id
+    r = admin.post(f"/admin/users/{user_id}", data={"csrf_token": csrf_of(page), "display_name": "工程师X",
+                                                   "roles": ["risk_engineer"], "active": "1",
+                                                   "agency_code": f" {AGENCY_B} "})
+    assert r.status_code == 302
+    engineer = _client(world, "engineer_x")
+    assert "LG-B-1" in engineer.get("/inbox?tab=all").get_data(as_text=True)
+    assert [p["project_no"] for p in _api(world, "engineer_x", "/projects").json["items"]] == ["LG-B-1"]

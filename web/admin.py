@@ -1,4 +1,5 @@
-"""User administration (administrators only): create users, set roles, activate, reset passwords."""
+"""User administration (administrators only): create users, set roles, activate, reset passwords, and the
+agency a risk engineer acts for (attributes.agency_code, web/permissions.py)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,10 @@ def update(user_id: int):
         row = s.get(User, user_id)
         row.roles, row.active = roles, active
         row.display_name = form.get("display_name", row.display_name).strip() or row.username
+        if "agency_code" in form:  # a new dict, so the JSON column is written
+            attributes = {k: v for k, v in (row.attributes or {}).items() if k != "agency_code"}
+            code = form["agency_code"].strip()
+            row.attributes = {**attributes, "agency_code": code} if code else attributes
         if password:
             row.password_hash = generate_password_hash(password)
 

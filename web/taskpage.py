@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine import audit, clock, definitions, tasks
 from engine.errors import EngineError, FormInvalid, NotAllowed, TaskNotReady
 from engine.models import HumanTask, ProcessDefinition, ProcessInstance, Timer
+from engine.roles import known_roles
 
 from . import case_summary, forms_render
 from .auth import current_user, login_required, refuse
@@ -103,6 +104,7 @@ def _render(task: HumanTask, status: int = 200, raw=None, errors=None, form_erro
         form_errors=(form_errors or []) + leftovers, has_errors=bool(errors),
         conflict=conflict, may_work=task.status == "open" and may_work_on(session, user, task)
         and task.assignee in (None, user.username), may_reassign=may_reassign(user, task), now=clock.now(),
+        roles=known_roles(),
         **context), status
 
 
