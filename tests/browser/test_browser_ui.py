@@ -5,13 +5,43 @@ wrong roles refused; screenshots of the inbox, a task page and the owner portal 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
 import pytest
-from browser_kit import CASES, browser, live, log_in, page, shoot  # noqa: F401 - fixtures
+from browser_kit import CASES, NOW, LiveServer, browser, live, log_in, page, shoot  # noqa: F401 - fixtures
+from test_claim_support import gen_policy
+from test_policy_support import workflow_bundle
+from web_factories import gen_app, gen_case
+
+from engine import clock, db, definitions
+from web.db import database
 
 pytestmark = [pytest.mark.browser, pytest.mark.backends("sqlite")]
+DESK = {"width": 1366, "height": 768}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "locale": "zh-CN"}
+#: units of two projects: one in cover since 2029-07-01, one still in the contractor's warranty period
+INSURED_UNIT, WARRANTY_UNIT = "3-1202", "5-0301"
+
+
+@pytest.fixture
+def live_claims(tmp_path):
+    """The demo users, workflows/ deployed (the real idi_claim) and two insured projects; served live."""
+    previous = clock.install(clock.FixedClock(NOW))
+    try:
+        app = gen_app(f"sqlite:///{tmp_path / 'claims.db'}")
+        with db.unit_of_work(database(app).session_factory) as session:
+            definitions.deploy(session, workflow_bundle(), "process_owner")
+        with database(app).session_factory() as session:
+            gen_policy(session, "2027-06-30", "IDI-CLM-T1", (INSURED_UNIT,))
+            gen_policy(session, "2028-06-30", "IDI-CLM-T2", (WARRANTY_UNIT,))
+        with LiveServer(app) as server:
+            yield server
+        database(app).engine.dispose()
+    finally:
+        clock.install(previous)
+        definitions.clear_cache()
 
 
 def _open_first_task(page, base: str) -> str:
@@ -46,6 +76,12 @@ def test_each_role_sees_its_own_inbox(live, browser):
 
 
 def test_inbox_screenshot_with_overdue_and_claimed_tasks(live, page):
+    previous = clock.install(clock.FixedClock(NOW - dt.timedelta(days=7) + dt.timedelta(hours=5)))
+    try:  # its 7-day SLA ends at 14:00 today: due today
+        gen_case(live.app, "CLM-20290703-0009", "8号楼1单元0201 门窗渗水")
+    finally:
+        clock.install(previous)
+    page.set_viewport_size(DESK)
     log_in(page, live.url, "claims_handler")
     page.goto(f"{live.url}/inbox?tab=unclaimed&sort=due")
     page.click("tr:nth-child(2) button:has-text('认领')")
@@ -54,10 +90,20 @@ def test_inbox_screenshot_with_overdue_and_claimed_tasks(live, page):
     assert page.locator("tr.late").count() >= 2  # started 8 and 9 days ago: past the 7-day SLA
     assert page.locator(".due.overdue").first.inner_text().startswith("2029年7月")
     assert "claims_handler" in page.locator("tbody tr:nth-child(2)").inner_text()
+    assert page.locator("tr.today").count() == 1 and "今日到期" in page.locator("tr.today .due").inner_text()
+    assert page.locator('[data-tab="all"] .late-count').inner_text() == "逾期 2"
+    assert page.locator('[data-tab="all"] .today-count').inner_text() == "今日到期 1"
+    page.keyboard.press("j")  # the keyboard: j moves to the first row, Enter opens it
+    assert page.locator("tbody tr.focus").count() == 1
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "/tasks/" in page.url
+    page.go_back()
     shoot(page, "inbox")
 
 
 def test_complete_a_task_through_its_form_with_inline_errors_kept(live, page):
+    page.set_viewport_size(DESK)
     log_in(page, live.url, "claims_handler")
     task_url = _open_first_task(page, live.url)
     assert "7日核定时限" in page.locator(".schedule").inner_text()  # scheduled next: the SLA escalation
@@ -130,9 +176,56 @@ def test_owner_reports_a_defect_on_a_phone_and_gets_the_claim_number(live, brows
     claim_no = phone.locator("#claim-no").inner_text()
     assert re.fullmatch(r"CLM-20290710-\d{4}", claim_no)
     assert phone.locator(".photos img").count() == 1
-    shoot(phone, "portal-claim")
     phone.goto(f"{live.url}/portal")
     assert claim_no in phone.locator(".claims").inner_text()
+    context.close()
+
+
+def test_owner_reports_through_the_claims_centre_and_follows_the_route_and_dates(live_claims, browser):
+    """LG-CLM-CENTER DEC-ROUTE DEC-COVDATE: idi_claim deployed, the report gets its number at once and the claim
+    page shows who handles it (insurer or contractor), the window it was judged on and the next deadline."""
+    context = browser.new_context(**PHONE)
+    phone = context.new_page()
+    log_in(phone, live_claims.url, "owner")
+    claims = []
+    for unit, category, text in ((WARRANTY_UNIT, "7", "厨房给水管接头漏水，橱柜底板泡水。"),
+                                 (INSURED_UNIT, "5", "主卫天花板渗水，已持续一周，雨天加重。")):
+        phone.goto(f"{live_claims.url}/portal/report")
+        phone.fill("#unit", unit)
+        phone.check(f"input[name=category][value='{category}']")
+        phone.fill("#description", text)
+        phone.click("button:has-text('提交报案')")
+        phone.wait_for_load_state()
+        claims.append(phone.locator("#claim-no").inner_text())
+        if unit == WARRANTY_UNIT:
+            assert phone.locator("#claim-route").inner_text() == "施工单位保修"
+            assert phone.locator("#claim-window").inner_text() == "2028年6月30日 – 2030年6月30日"
+            assert "等待施工单位办理" in phone.locator(".next-step").inner_text()
+            assert "由施工单位负责维修" in phone.locator(".receipt").inner_text()
+    assert claims == ["CLM-20290710-0001", "CLM-20290710-0002"]
+    assert phone.locator("#claim-route").inner_text() == "保险公司理赔"
+    assert phone.locator("#claim-window").inner_text() == "2029年7月1日 – 2035年6月30日"
+    assert phone.locator(".next-step").inner_text() == "等待理赔人员办理\n期限 2029年7月13日 00:00"
+    assert phone.locator("#claim-steps li").count() == 2
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+    shoot(phone, "portal-claim")
+    phone.goto(f"{live_claims.url}/portal")
+    listed = phone.locator(".claims").inner_text()
+    assert all(c in listed for c in claims) and "保险公司理赔" in listed and "施工单位保修" in listed
+    context.close()
+
+
+def test_inbox_and_task_page_fit_a_phone(live, browser):
+    """At 390 px the inbox turns into cards and the task page into one column: no sideways scrolling."""
+    context = browser.new_context(**PHONE)
+    phone = context.new_page()
+    log_in(phone, live.url, "claims_handler")
+    phone.goto(f"{live.url}/inbox?tab=unclaimed&sort=due")
+    assert phone.locator("a.task-link").count() == len(CASES)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.click("a.task-link >> nth=0")
+    phone.wait_for_load_state()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     context.close()
 
 
