@@ -97,9 +97,14 @@ def next_working_day(day: dt.date) -> dt.date:
     return day
 
 
+_WARNED_YEARS: set[int] = set()
+
+
 def _warn_if_uncovered(start: dt.date, end: dt.date) -> None:
+    """Log once per year per process that a year has no published holiday schedule."""
     for year in range(start.year, end.year + 1):
-        if not calendar_covers(year):
+        if not calendar_covers(year) and year not in _WARNED_YEARS:
+            _WARNED_YEARS.add(year)
             log.warning("No statutory holiday schedule for %s; only weekends counted as non-working.", year)
 
 
