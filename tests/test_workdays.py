@@ -38,7 +38,8 @@ def test_add_working_days_counts_only_working_days():
     assert workdays.deadline_working_days("2025-03-07", 1) == "2025-03-11T00:00:00+08:00"
 
 
-def test_a_year_without_a_published_schedule_counts_weekends_only_and_says_so(caplog):
+def test_a_year_without_a_published_schedule_counts_weekends_only_and_says_so(caplog, monkeypatch):
+    monkeypatch.setattr(workdays, "_WARNED_YEARS", set())  # the warning is logged once per year per process
     year = max(workdays.COVERED_YEARS) + 5
     assert workdays.calendar_basis(year) == "weekends-only"
     assert workdays.calendar_basis(max(workdays.COVERED_YEARS)) == "statutory"
