@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -103,6 +103,10 @@ class HumanTask(Base):
     __table_args__ = (
         # (due_at, created_at) last: the inbox pages read these in order (engine.tasks.list_tasks).
         Index("ix_human_task_inbox", "status", "lane", "due_at", "created_at"),
+        # The undated part of an inbox page: `due_at IS NULL` is no equality to PostgreSQL, so the index above
+        # cannot give it created_at order; this partial index does (a sort of every open task otherwise).
+        Index("ix_human_task_inbox_undated", "status", "lane", "created_at",
+              postgresql_where=text("due_at IS NULL"), sqlite_where=text("due_at IS NULL")),
         Index("ix_human_task_assignee", "status", "assignee", "due_at", "created_at"),
         Index("ix_human_task_key", "business_key"),
     )
