@@ -14,8 +14,9 @@ import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 DEFAULT_URL = "sqlite:///var/idiflow.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -92,15 +93,18 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Prepared:
-    """A hot single-table write, compiled once per dialect and run with `exec_driver_sql`.
+    """A hot statement, compiled once per dialect and run on the DBAPI cursor of the unit of work.
 
     The SQL and the bind processing (each column type's own processor: UTC datetimes, JSON) are exactly
-    what `connection.execute(statement, params)` would use; what is skipped is SQLAlchemy's per-execution
-    compile-cache lookup and result setup, which on SQLite cost several times the statement itself.
-    `keys` are the parameter names every execution passes (the columns an INSERT or UPDATE sets).
+    what `connection.execute(statement, params)` would use, and driver errors are raised as SQLAlchemy's
+    (IntegrityError, OperationalError, disconnect handling) by the connection's own handler. What is
+    skipped is SQLAlchemy's per-execution machinery (compile-cache lookup, execution context, result
+    setup, cursor events), which on SQLite costs several times the statement itself: nothing in this
+    project listens to cursor events. `keys` are the parameter names every execution passes (the columns
+    an INSERT or UPDATE sets); a SELECT or an INSERT ... RETURNING also processes its result columns.
     """
 
-    def __init__(self, statement, keys: Sequence[str]):
+    def __init__(self, statement, keys: Sequence[str] = ()):
         self.statement = statement
         self.keys = list(keys)
         self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -108,26 +112,78 @@ class Prepared:
     def _compiled(self, dialect):
         found = self._by_dialect.get(dialect)
         if found is None:
-            compiled = self.statement.compile(dialect=dialect, column_keys=self.keys)
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.keys or None)
             names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
-            processors = {name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-                          for name in names}
-            found = (compiled.string, names, [(n, processors[n]) for n in names], compiled.positional)
+            procs = [(n, compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in names]
+            results = [col[3] for col in compiled._result_columns]  # (key, name, objects, type)
+            found = (compiled.string, procs, compiled.positional, results)
             self._by_dialect[dialect] = found
         return found
 
-    def execute(self, connection: Connection, params: dict | list[dict]) -> CursorResult:
-        """Run with one parameter dict (execute) or a list of them (executemany)."""
-        sql, _names, procs, positional = self._compiled(connection.dialect)
+    def _cursor(self, connection: Connection, params):
+        sql, procs, positional, _results = self._compiled(connection.dialect)
 
         def args(p: dict):
             if positional:
-                return tuple(proc(p[n]) if proc else p[n] for n, proc in procs)
-            return {n: proc(p[n]) if proc else p[n] for n, proc in procs}
+                return tuple([p[n] if proc is None else proc(p[n]) for n, proc in procs])
+            return {n: p[n] if proc is None else proc(p[n]) for n, proc in procs}
 
-        if isinstance(params, list):
-            return connection.exec_driver_sql(sql, [args(p) for p in params])
-        return connection.exec_driver_sql(sql, args(params))
+        if not connection.in_transaction():
+            connection.begin()  # what connection.execute would do (autobegin)
+        many = isinstance(params, list)
+        values = [args(p) for p in params] if many else args(params)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, values)
+            else:
+                cursor.execute(sql, values)
+        except Exception as err:  # noqa: BLE001 - re-raised by SQLAlchemy's handler, wrapped as its errors
+            connection._handle_dbapi_exception(err, sql, values, cursor, None)
+        return cursor
+
+    def execute(self, connection: Connection, params: dict | list[dict]) -> int:
+        """Run with one parameter dict (execute) or a list of them (executemany); the rowcount."""
+        cursor = self._cursor(connection, params)
+        count = cursor.rowcount
+        cursor.close()
+        return count
+
+    def first(self, connection: Connection, params: dict) -> tuple | None:
+        """Run a SELECT (or INSERT ... RETURNING) and return its first row, result types processed."""
+        cursor = self._cursor(connection, params)
+        try:
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            description = cursor.description
+        finally:
+            cursor.close()
+        results = self._compiled(connection.dialect)[3]
+        dialect = connection.dialect
+        return tuple(value if value is None or (proc := type_._cached_result_processor(dialect, desc[1])) is None
+                     else proc(value) for value, type_, desc in zip(row, results, description, strict=True))
+
+
+def adopt(session: Session, cls, values: dict):
+    """The session's object for a row read with Core: refreshed if the session holds it, else attached.
+
+    Equivalent to an ORM load with populate_existing for rows whose every column is in `values`, without
+    the ORM's per-query loading machinery.
+    """
+    mapper = cls.__mapper__
+    key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
+    obj = session.identity_map.get(key)
+    if obj is None:
+        obj = mapper.class_manager.new_instance()
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
+        make_transient_to_detached(obj)
+        session.add(obj)
+    else:
+        for name, value in values.items():
+            set_committed_value(obj, name, value)
+    return obj
 
 
 @contextlib.contextmanager

@@ -202,9 +202,9 @@ def save(session: Session, loaded: Loaded) -> None:
     except StaleDataError:
         raise conflict from None
     version = row.version_id
-    result = _UPDATE_INSTANCE.execute(session.connection(), {**values, "version_id": version + 1,
-                                                             "b_id": row.id, "b_version": version})
-    if result.rowcount != 1:
+    count = _UPDATE_INSTANCE.execute(session.connection(), {**values, "version_id": version + 1,
+                                                            "b_id": row.id, "b_version": version})
+    if count != 1:
         raise conflict
     for key, value in values.items():
         set_committed_value(row, key, value)

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from SpiffWorkflow.util.task import TaskState
 
 from . import audit, clock, db, definitions, forms, runtime
 from .errors import NotAllowed, TaskNotFound, TaskNotReady
-from .models import HumanTask
+from .models import HumanTask, ProcessInstance
 
 #: Built once: completing a task is the hottest write there is.
+_TASKS, _INSTANCES = HumanTask.__table__, ProcessInstance.__table__
 _MARK_COMPLETED = db.Prepared(
-    update(HumanTask.__table__).where(HumanTask.__table__.c.id == bindparam("task_id")),
+    update(_TASKS).where(_TASKS.c.id == bindparam("task_id")),
     ("status", "completed_at", "completed_by", "assignee", "task_id"))
+#: The task row and its instance row in one read; on PostgreSQL both are locked (FOR UPDATE), as
+#: runtime.lock locks the instance; on SQLite the unit of work holds the write lock since BEGIN IMMEDIATE.
+_TASK_KEYS = [c.key for c in _TASKS.columns]
+_INSTANCE_KEYS = [c.key for c in _INSTANCES.columns]
+_READ_TASK = (select(_TASKS, _INSTANCES).join_from(_TASKS, _INSTANCES, _TASKS.c.instance_id == _INSTANCES.c.id)
+              .where(_TASKS.c.id == bindparam("task_id")))
+_TASK_AND_INSTANCE = db.Prepared(_READ_TASK)
+_TASK_AND_INSTANCE_FOR_UPDATE = db.Prepared(_READ_TASK.with_for_update())
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
@@ -37,7 +46,10 @@ def form_schema(session: Session, task: HumanTask) -> dict | None:
 
 
 def _open_row(session: Session, task_id: str) -> HumanTask:
-    row = get_task(session, task_id)
+    return _check_open(get_task(session, task_id), task_id)
+
+
+def _check_open(row: HumanTask, task_id: str) -> HumanTask:
     if row.status != "open":
         who = f" by {row.completed_by}" if row.completed_by else ""
         raise TaskNotReady(f"Task '{row.title}' was already {row.status}{who}; there is nothing left to do.",
@@ -45,14 +57,26 @@ def _open_row(session: Session, task_id: str) -> HumanTask:
     return row
 
 
+def _lock_task(session: Session, task_id: str) -> tuple[HumanTask, ProcessInstance]:
+    """The task's inbox row and its instance row, read fresh in one locked query (FOR UPDATE on PostgreSQL)."""
+    connection = session.connection()
+    query = _TASK_AND_INSTANCE if connection.dialect.name == "sqlite" else _TASK_AND_INSTANCE_FOR_UPDATE
+    found = query.first(connection, {"task_id": task_id})
+    if found is None:
+        raise TaskNotFound(f"No task with id {task_id}.", task_id=task_id)
+    split = len(_TASK_KEYS)
+    row = db.adopt(session, HumanTask, dict(zip(_TASK_KEYS, found[:split], strict=True)))
+    return row, db.adopt(session, ProcessInstance, dict(zip(_INSTANCE_KEYS, found[split:], strict=True)))
+
+
 def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: str,
                   enforce_assignee: bool = True) -> HumanTask:
     """Validate `data` against the task's form, complete the task and run the engine to the next wait."""
-    row = _open_row(session, task_id)
+    row, instance = _lock_task(session, task_id)  # the instance is read once: form version, then workflow
+    _check_open(row, task_id)
     if enforce_assignee and row.assignee and row.assignee != actor:
         raise NotAllowed(f"Task '{row.title}' is claimed by {row.assignee}; only they can complete it.",
                          task_id=task_id, assignee=row.assignee)
-    instance = runtime.lock(session, row.instance_id)  # loaded once: the form's version, then the workflow
     form_ref = row.form_ref
     schema = definitions.load(session, instance.definition_id).forms.get(form_ref) if form_ref else None
     forms.validate(schema, data, row.title)

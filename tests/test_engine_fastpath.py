@@ -1,0 +1,94 @@
+"""The engine's hot path (db.Prepared on the DBAPI cursor, db.adopt, one locked read in complete_task)
+behaves like the ORM path it replaces: SQLAlchemy's errors, typed results, fresh session objects."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import commit
+from sqlalchemy import bindparam, exc, insert, select
+
+from engine import db, forms, instances, tasks
+from engine.errors import FormInvalid, TaskNotFound
+from engine.models import HumanTask, ProcessInstance
+
+
+def _start_review(session, key: str = "F-1"):
+    inst = instances.start_instance(session, "eng_review", {"amount": 7}, "alice", business_key=key)
+    commit(session)
+    [task] = [t for t in tasks.list_tasks(session) if t.instance_id == inst.id]
+    return inst, task
+
+
+def test_prepared_raises_sqlalchemy_integrity_error(session, deploy):
+    """A driver error on the raw cursor surfaces as sqlalchemy.exc.IntegrityError, as connection.execute does."""
+    deploy("eng_review.bpmn")
+    _, task = _start_review(session)
+    duplicate = {"id": task.id, "instance_id": task.instance_id, "process_id": "eng_review", "task_name": "x",
+                 "title": "", "lane": None, "candidate_users": [], "assignee": None, "due_at": None,
+                 "priority": 50, "form_ref": None, "business_key": None, "case_title": "", "status": "open",
+                 "created_at": dt.datetime.now(dt.UTC)}
+    statement = db.Prepared(insert(HumanTask.__table__), list(duplicate))
+    with pytest.raises(exc.IntegrityError):
+        statement.execute(session.connection(), duplicate)
+    session.rollback()
+
+
+def test_prepared_first_returns_typed_values_like_the_orm(session, deploy):
+    """Datetimes come back aware UTC and JSON columns as Python objects, equal to what the ORM loads."""
+    deploy("eng_review.bpmn")
+    inst, _ = _start_review(session)
+    table = ProcessInstance.__table__
+    query = db.Prepared(select(table).where(table.c.id == bindparam("iid")))
+    found = dict(zip([c.key for c in table.columns], query.first(session.connection(), {"iid": inst.id}),
+                     strict=True))
+    orm = session.get(ProcessInstance, inst.id, populate_existing=True)
+    assert found["started_at"].tzinfo is not None and found["started_at"] == orm.started_at
+    assert isinstance(found["waiting"], dict) and found["waiting"] == orm.waiting and found["waiting"]["tasks"]
+    assert found["state"] == orm.state and found["version_id"] == orm.version_id
+    assert query.first(session.connection(), {"iid": -1}) is None
+
+
+def test_complete_task_refreshes_objects_the_session_already_holds(session, deploy):
+    """Stale copies of the task and instance in the identity map are the objects updated and returned."""
+    deploy("eng_review.bpmn")
+    inst, task = _start_review(session)
+    held_task = session.get(HumanTask, task.id)
+    held_inst = session.get(ProcessInstance, inst.id)
+    version = held_inst.version_id
+    held_task.title = "stale in memory"  # must be replaced by the fresh read, as populate_existing did
+
+    done = tasks.complete_task(session, task.id, {"approved": True}, "bob")
+    commit(session)
+
+    assert done is held_task and done.status == "completed" and done.completed_by == "bob"
+    assert done.title != "stale in memory"
+    assert held_inst.status == "completed" and held_inst.version_id == version + 1
+    assert done in session and held_inst in session
+
+
+def test_complete_task_attaches_fresh_rows_to_the_session(session, deploy):
+    """Without earlier loads, the returned row is persistent in the session and equals the stored one."""
+    deploy("eng_review.bpmn")
+    inst, task = _start_review(session)
+    session.expunge_all()
+    done = tasks.complete_task(session, task.id, {"approved": True}, "bob")
+    commit(session)
+    assert done in session and done.status == "completed"
+    stored = session.get(ProcessInstance, inst.id)
+    assert stored.status == "completed" and stored.ended_at is not None and stored.ended_at.tzinfo is not None
+    with pytest.raises(TaskNotFound):
+        tasks.complete_task(session, "no-such-task", {}, "bob")
+
+
+def test_form_validator_is_built_once_per_schema_object():
+    """The compiled validator is found by schema identity; an equal copy gets the same rules."""
+    schema = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}
+    assert forms._validator_for(schema) is forms._validator_for(schema)
+    copy = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}
+    assert forms._validator_for(copy) is forms._validator_for(schema)  # same canonical text, same validator
+    forms.validate(schema, {"a": 1})
+    with pytest.raises(FormInvalid) as caught:
+        forms.validate(copy, {"a": "x"})
+    assert [e.field for e in caught.value.errors] == ["a"]
