@@ -47,6 +47,22 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(close_session)
 
 
+def reads_only(view: Callable) -> Callable:
+    """Mark a view that only reads: on PostgreSQL its statements run without a transaction (autocommit).
+
+    That saves the BEGIN and ROLLBACK round trips of a hot read; each statement still sees committed data.
+    SQLite keeps its transactions (they cost no round trip there, and its BEGIN is handled by engine.db).
+    """
+    view.reads_only = True
+    return view
+
+
+def begin_read(session: Session) -> None:
+    """Take the session's connection in autocommit mode, on PostgreSQL; call before its first statement."""
+    if not session.in_transaction() and not db.is_sqlite(session):
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def begin_write(session: Session) -> None:
     """Begin the session's transaction as a writer (SQLite takes its write lock at BEGIN); idempotent."""
     if not session.in_transaction():

@@ -9,8 +9,8 @@ from flask import current_app, g, request
 from engine.models import HumanTask
 
 from ..accounts import ADMIN_ROLE, has_role
-from ..auth_tokens import bearer_token, user_for_token
-from ..db import begin_write, get_session
+from ..auth_tokens import TokenCache, bearer_token
+from ..db import begin_read, begin_write, get_session
 from ..errors import ApiError
 from ..models import User
 
@@ -31,15 +31,26 @@ def authenticate() -> None:
     session = get_session()
     if request.method not in SAFE_METHODS:
         begin_write(session)  # before the first read, so SQLite never has to upgrade a read lock
+    elif getattr(view, "reads_only", False):
+        begin_read(session)
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise ApiError(401, "Unauthorized", "Send an `Authorization: Bearer <token>` header; an "
                        "administrator creates tokens with `idiflow create-token USERNAME`.")
-    user = user_for_token(session, token)
+    user = token_cache().user(session, token)
     if user is None:
         raise ApiError(401, "Unauthorized", "The token is unknown, revoked or belongs to an inactive user; "
                        "ask an administrator for a new one.")
     g.user = user
+
+
+def token_cache() -> TokenCache:
+    """The app's token cache (API_TOKEN_CACHE_SECONDS, default 5; 0 turns it off)."""
+    cache = current_app.extensions.get("idiflow_token_cache")
+    if cache is None:
+        cache = current_app.extensions["idiflow_token_cache"] = TokenCache(
+            float(current_app.config.get("API_TOKEN_CACHE_SECONDS", 5.0)))
+    return cache
 
 
 def current_user() -> User:

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, request
 from engine import tasks
 
 from ..accounts import ADMIN_ROLE
-from ..db import commits, get_session
+from ..db import commits, get_session, reads_only
 from .access import current_user, require_task_access
 from .params import field, json_body, page
 from .representations import task_json
@@ -16,6 +16,7 @@ bp = Blueprint("tasks", __name__)
 
 
 @bp.get("/tasks")
+@reads_only
 def list_tasks():
     """GET /tasks: open tasks by lane, assignee, business key; by default the caller's own lanes."""
     user = current_user()
@@ -32,6 +33,7 @@ def list_tasks():
 
 
 @bp.get("/tasks/<task_id>")
+@reads_only
 def get(task_id: str):
     """GET /tasks/<id>: one task with the JSON Schema of its form."""
     session = get_session()

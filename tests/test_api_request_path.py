@@ -1,0 +1,99 @@
+"""The API's hot request path: bearer tokens cached briefly, task reads without a transaction on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_db
+from sqlalchemy import event
+
+from engine import db, definitions
+from web import create_app
+from web.accounts import create_user
+from web.auth_tokens import issue_token
+from web.db import database
+from web.models import ApiToken, User
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def app(db_url):
+    engine, _ = make_db(db_url)
+    engine.dispose()
+    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url})
+    yield app
+    database(app).engine.dispose()
+    definitions.clear_cache()
+
+
+@pytest.fixture
+def headers(app):
+    with db.unit_of_work(database(app).session_factory) as session:
+        token = issue_token(session, create_user(session, "rita", ["reviewer"]))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def statements(app) -> list[str]:
+    """A list that fills with every SQL statement the app's engine runs from now on."""
+    seen: list[str] = []
+    event.listen(database(app).engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, *_a: seen.append(sql))
+    return seen
+
+
+def test_a_known_token_is_not_looked_up_again_within_the_cache_time(app, headers):
+    client = app.test_client()
+    assert client.get(f"{API}/tasks", headers=headers).status_code == 200
+    seen = statements(app)
+    assert client.get(f"{API}/tasks", headers=headers).status_code == 200
+    assert seen and not [s for s in seen if "api_token" in s]
+
+
+def test_revoking_a_token_in_this_process_takes_effect_at_once(app, headers):
+    client = app.test_client()
+    assert client.get(f"{API}/tasks", headers=headers).status_code == 200  # now cached
+    with db.unit_of_work(database(app).session_factory) as session:
+        session.query(ApiToken).one().revoked = True
+    assert client.get(f"{API}/tasks", headers=headers).status_code == 401
+
+
+def test_new_roles_given_in_this_process_apply_to_the_next_request(app, headers):
+    client = app.test_client()
+    assert client.get(f"{API}/tasks", headers=headers).status_code == 200
+    assert not client.get(f"{API}/tasks", headers=headers).json["items"]
+    with db.unit_of_work(database(app).session_factory) as session:
+        session.query(User).filter_by(username="rita").one().active = False
+    assert client.get(f"{API}/tasks", headers=headers).status_code == 401
+
+
+def test_a_change_made_elsewhere_is_seen_when_the_cache_time_is_zero(db_url):
+    """Another process's revocation is only seen after API_TOKEN_CACHE_SECONDS; 0 turns the cache off."""
+    engine, _ = make_db(db_url)
+    engine.dispose()
+    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url, "API_TOKEN_CACHE_SECONDS": 0})
+    try:
+        with db.unit_of_work(database(app).session_factory) as session:
+            token = issue_token(session, create_user(session, "rita", ["reviewer"]))
+        client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+        assert client.get(f"{API}/tasks", headers=headers).status_code == 200
+        with database(app).engine.begin() as conn:  # a Core write, as another process's would look
+            conn.execute(ApiToken.__table__.update().values(revoked=True))
+        assert client.get(f"{API}/tasks", headers=headers).status_code == 401
+    finally:
+        database(app).engine.dispose()
+
+
+@pytest.mark.backends("postgres")
+def test_task_reads_run_in_autocommit_on_postgres_and_writes_in_a_transaction(app, headers):
+    """psycopg sends BEGIN (and the pool a ROLLBACK) only for a connection that is not in autocommit."""
+    client = app.test_client()
+    client.get(f"{API}/tasks", headers=headers)
+    modes: list[bool] = []
+    event.listen(database(app).engine, "before_cursor_execute",
+                 lambda conn, *_a: modes.append(conn.connection.driver_connection.autocommit))
+    assert client.get(f"{API}/tasks", headers=headers).status_code == 200
+    assert client.get(f"{API}/tasks/no-such-task", headers=headers).status_code == 404
+    assert modes and all(modes)
+    modes.clear()
+    assert client.post(f"{API}/tasks/no-such-task/complete", json={}, headers=headers).status_code == 404
+    assert modes and not any(modes)
