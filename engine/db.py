@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 DEFAULT_URL = "sqlite:///var/idiflow.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -108,6 +108,7 @@ class Prepared:
         self.statement = statement
         self.keys = list(keys)
         self._by_dialect: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._results: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _compiled(self, dialect):
         found = self._by_dialect.get(dialect)
@@ -115,15 +116,19 @@ class Prepared:
             compiled = self.statement.compile(dialect=dialect, column_keys=self.keys or None)
             names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
             procs = [(n, compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in names]
+            # literal values in the statement (a LIMIT) are bound too: they keep their own value
+            fixed = {n: compiled.binds[n].effective_value for n in names if not compiled.binds[n].required}
             results = [col[3] for col in compiled._result_columns]  # (key, name, objects, type)
-            found = (compiled.string, procs, compiled.positional, results)
+            found = (compiled.string, procs, compiled.positional, results, fixed)
             self._by_dialect[dialect] = found
         return found
 
     def _cursor(self, connection: Connection, params):
-        sql, procs, positional, _results = self._compiled(connection.dialect)
+        sql, procs, positional, _results, fixed = self._compiled(connection.dialect)
 
         def args(p: dict):
+            if fixed:
+                p = {**fixed, **p}
             if positional:
                 return tuple([p[n] if proc is None else proc(p[n]) for n, proc in procs])
             return {n: p[n] if proc is None else proc(p[n]) for n, proc in procs}
@@ -159,27 +164,34 @@ class Prepared:
             description = cursor.description
         finally:
             cursor.close()
-        results = self._compiled(connection.dialect)[3]
         dialect = connection.dialect
-        return tuple(value if value is None or (proc := type_._cached_result_processor(dialect, desc[1])) is None
-                     else proc(value) for value, type_, desc in zip(row, results, description, strict=True))
+        processors = self._results.get(dialect)
+        if processors is None:  # each column type's result processor, as a CursorResult would apply it
+            types = self._compiled(dialect)[3]
+            processors = self._results[dialect] = [
+                type_._cached_result_processor(dialect, desc[1]) for type_, desc in zip(types, description,
+                                                                                         strict=True)]
+        return tuple([value if proc is None or value is None else proc(value)
+                      for value, proc in zip(row, processors, strict=True)])
 
 
 def adopt(session: Session, cls, values: dict):
     """The session's object for a row read with Core: refreshed if the session holds it, else attached.
 
-    Equivalent to an ORM load with populate_existing for rows whose every column is in `values`, without
-    the ORM's per-query loading machinery.
+    Equivalent to an ORM load with populate_existing for rows whose every column is in `values` (and
+    without relationships), minus the ORM's per-query loading machinery: a new object is attached the way
+    the ORM's own loader does it (state dict, identity key, identity map), as a clean persistent object.
     """
     mapper = cls.__mapper__
     key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
     obj = session.identity_map.get(key)
     if obj is None:
         obj = mapper.class_manager.new_instance()
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
-        make_transient_to_detached(obj)
-        session.add(obj)
+        state = instance_state(obj)
+        state.dict.update(values)
+        state.key = key
+        state.session_id = session.hash_key
+        session.identity_map._add_unpresent(state, key)
     else:
         for name, value in values.items():
             set_committed_value(obj, name, value)

@@ -25,7 +25,7 @@ def start_instance(session: Session, process_id: str, data: dict[str, Any] | Non
     start = wf.get_tasks(state=TaskState.READY)[0]
     start.data.update(data)
     now = clock.now()
-    row = runtime.insert_instance(session, ProcessInstance(
+    row = runtime.insert_instance(session, dict(
         definition_id=definition_id, process_id=process_id, business_key=business_key,
         title=title or business_key or loaded_def.name, status="running", has_incident=False, state="{}",
         serializer_version=serialization.SERIALIZER_VERSION, started_at=now, started_by=actor, updated_at=now,

@@ -32,6 +32,9 @@ _INSERT_TASKS = db.Prepared(insert(_TASKS), [c.key for c in _TASKS.columns
                                                if c.key not in ("completed_at", "completed_by")])
 _CANCEL_TASKS = (update(_TASKS).where(_TASKS.c.id.in_(_IDS), _TASKS.c.status == "open")
                  .values(status="cancelled", completed_at=bindparam("now")))
+#: The usual case (the one task just completed leaves the inbox), without the expanding IN's compile.
+_CANCEL_TASK = db.Prepared(update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == "open")
+                           .values(status="cancelled", completed_at=bindparam("now")), ("task_id", "now"))
 _INSERT_TIMERS = insert(_TIMERS)
 _MOVE_TIMER = (update(_TIMERS).where(_TIMERS.c.id == bindparam("timer_id"))
                .values(due_at=bindparam("due"), status="waiting", **_NO_LEASE))
@@ -161,7 +164,9 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
     if new_task_rows:
         _INSERT_TASKS.execute(session.connection(), new_task_rows)
     gone = old_tasks - set(ready)
-    if gone:
+    if len(gone) == 1:
+        _CANCEL_TASK.execute(session.connection(), {"task_id": next(iter(gone)), "now": now})
+    elif gone:
         run(_CANCEL_TASKS, {"ids": sorted(gone), "now": now})
 
     timers: dict[str, str] = {}

@@ -11,7 +11,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -46,19 +46,21 @@ _INSTANCES = ProcessInstance.__table__
 _LOCK = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id"))
          .execution_options(populate_existing=True))
 _LOCK_FOR_UPDATE = _LOCK.with_for_update()
-_INSERT_INSTANCE = insert(_INSTANCES)
+_INSTANCE_KEYS = [c.key for c in _INSTANCES.columns]
+_INSERT_INSTANCE = db.Prepared(insert(_INSTANCES).returning(_INSTANCES.c.id),
+                               [k for k in _INSTANCE_KEYS if k != "id"])
 _UPDATE_INSTANCE = db.Prepared(
     update(_INSTANCES).where(_INSTANCES.c.id == bindparam("b_id"),
                              _INSTANCES.c.version_id == bindparam("b_version")),
     ("state", "status", "ended_at", "updated_at", "serializer_version", "waiting", "version_id",
      "b_id", "b_version"))
 _DEFINITIONS = ProcessDefinition.__table__
-_LATEST_DEFINITION = (select(_DEFINITIONS.c.id, _DEFINITIONS.c.version)
-                      .where(_DEFINITIONS.c.process_id == bindparam("process_id"))
-                      .order_by(_DEFINITIONS.c.version.desc()).limit(1))
-_GIVEN_DEFINITION = (select(_DEFINITIONS.c.id, _DEFINITIONS.c.version)
-                     .where(_DEFINITIONS.c.process_id == bindparam("process_id"),
-                            _DEFINITIONS.c.version == bindparam("version")))
+_LATEST_DEFINITION = db.Prepared(select(_DEFINITIONS.c.id, _DEFINITIONS.c.version)
+                                 .where(_DEFINITIONS.c.process_id == bindparam("process_id"))
+                                 .order_by(_DEFINITIONS.c.version.desc()).limit(1))
+_GIVEN_DEFINITION = db.Prepared(select(_DEFINITIONS.c.id, _DEFINITIONS.c.version)
+                                .where(_DEFINITIONS.c.process_id == bindparam("process_id"),
+                                       _DEFINITIONS.c.version == bindparam("version")))
 
 
 def lock(session: Session, instance_id: int) -> ProcessInstance:
@@ -73,23 +75,20 @@ def lock(session: Session, instance_id: int) -> ProcessInstance:
 def definition_for_start(session: Session, process_id: str, version: int | None = None) -> tuple[int, int]:
     """(definition id, version) of the latest (or given) version of a process; one indexed query."""
     if version is None:
-        found = session.connection().execute(_LATEST_DEFINITION, {"process_id": process_id}).first()
+        found = _LATEST_DEFINITION.first(session.connection(), {"process_id": process_id})
     else:
-        found = session.connection().execute(_GIVEN_DEFINITION, {"process_id": process_id,
-                                                                 "version": version}).first()
+        found = _GIVEN_DEFINITION.first(session.connection(), {"process_id": process_id, "version": version})
     if found is None:
         definitions.resolve(session, process_id, version)  # raises DefinitionNotFound with its message
     return found[0], found[1]
 
 
-def insert_instance(session: Session, row: ProcessInstance) -> ProcessInstance:
-    """Insert a new (transient) instance row with one Core statement and attach it to the session."""
-    values = {c.key: getattr(row, c.key) for c in _INSTANCES.columns if c.key not in ("id", "version_id")}
-    result = session.connection().execute(_INSERT_INSTANCE, {**values, "version_id": 1})
-    row.id, row.version_id = result.inserted_primary_key[0], 1
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
+def insert_instance(session: Session, values: dict) -> ProcessInstance:
+    """Insert a new instance row (every column but id and version_id) with one Core INSERT ... RETURNING id
+    and return it as a persistent object of the session."""
+    values = {**values, "version_id": 1}
+    values["id"] = _INSERT_INSTANCE.first(session.connection(), values)[0]
+    return db.adopt(session, ProcessInstance, values)
 
 
 def open_instance(session: Session, instance_id: int, actor: str, require_active: bool = True,

@@ -92,3 +92,22 @@ def test_form_validator_is_built_once_per_schema_object():
     with pytest.raises(FormInvalid) as caught:
         forms.validate(copy, {"a": "x"})
     assert [e.field for e in caught.value.errors] == ["a"]
+
+
+def test_adopted_objects_flush_like_loaded_ones(session, deploy, factory):
+    """An object adopted from a Core read is persistent: a change to it is flushed, version check included."""
+    deploy("eng_review.bpmn")
+    inst, _ = _start_review(session)
+    session.expunge_all()
+    table = ProcessInstance.__table__
+    query = db.Prepared(select(table).where(table.c.id == bindparam("iid")))
+    values = dict(zip([c.key for c in table.columns], query.first(session.connection(), {"iid": inst.id}),
+                      strict=True))
+    row = db.adopt(session, ProcessInstance, values)
+    assert row in session and not session.dirty and db.adopt(session, ProcessInstance, values) is row
+    row.title = "renamed"
+    assert row in session.dirty
+    commit(session)
+    with factory() as other:
+        stored = other.get(ProcessInstance, inst.id)
+        assert (stored.title, stored.version_id) == ("renamed", values["version_id"] + 1)
