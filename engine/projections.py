@@ -163,7 +163,7 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
             business_key=row.business_key, case_title=row.title or "", status="open", created_at=now))
     if new_task_rows:
         _INSERT_TASKS.execute(session.connection(), new_task_rows)
-    gone = old_tasks - set(ready)
+    gone = old_tasks - set(ready) - loaded.closed
     if len(gone) == 1:
         _CANCEL_TASK.execute(session.connection(), {"task_id": next(iter(gone)), "now": now})
     elif gone:

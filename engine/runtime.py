@@ -38,6 +38,8 @@ class Loaded:
     workflow: BpmnWorkflow
     actor: str
     waiting_before: dict
+    #: inbox rows this unit of work already closed itself (a completed task): nothing to cancel for them
+    closed: frozenset[str] = frozenset()
 
 
 # Hot statements are built once: building a statement and its cache key costs more than running it.

@@ -61,18 +61,18 @@ def _inplacevar(op: str, x: Any, y: Any) -> Any:
     return ops[op]()
 
 
-def _guards() -> dict[str, Any]:
-    return {
-        "__builtins__": _BUILTINS,
-        "__name__": "bpmn_script",
-        "_getattr_": safer_getattr,
-        "_getitem_": default_guarded_getitem,
-        "_getiter_": default_guarded_getiter,
-        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-        "_unpack_sequence_": guarded_unpack_sequence,
-        "_write_": full_write_guard,
-        "_inplacevar_": _inplacevar,
-    }
+#: The guard names every evaluation sees; built once, copied into each evaluation's globals.
+_GUARDS: dict[str, Any] = {
+    "__builtins__": _BUILTINS,
+    "__name__": "bpmn_script",
+    "_getattr_": safer_getattr,
+    "_getitem_": default_guarded_getitem,
+    "_getiter_": default_guarded_getiter,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_write_": full_write_guard,
+    "_inplacevar_": _inplacevar,
+}
 
 
 #: Builtins that reach outside the sandbox. None is available at run time either; naming them is refused
@@ -139,7 +139,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             env.update(external_context)
         env.update(context)
         # Guards last: task data (form fields, message payloads) must never replace them or __builtins__.
-        env.update(_guards())
+        env.update(_GUARDS)
         return env
 
     def evaluate(self, expression, context, external_context=None):

@@ -92,6 +92,7 @@ def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: s
     done = {"status": "completed", "completed_at": clock.now(), "completed_by": actor,
             "assignee": row.assignee or actor}
     _MARK_COMPLETED.execute(session.connection(), {"task_id": task_id, **done})
+    loaded.closed = frozenset((task_id,))
     audit.record(session, actor, "complete", row.instance_id, task_id, row.task_name,
                  {"changed": audit.diff(before, task.data)})
     runtime.advance(session, loaded)
