@@ -40,10 +40,11 @@ def as_(app):
     """Headers with a fresh token for a user with roles (created on first use)."""
     made: dict[str, dict[str, str]] = {}
 
-    def _as(username: str, *roles: str) -> dict[str, str]:
+    def _as(username: str, *roles: str, attributes: dict | None = None) -> dict[str, str]:
         if username not in made:
             with db.unit_of_work(database(app).session_factory) as session:
                 user = create_user(session, username, list(roles or (username,)))
+                user.attributes = attributes or {}
                 made[username] = {"Authorization": f"Bearer {issue_token(session, user)}"}
         return made[username]
 
@@ -157,7 +158,7 @@ def test_agency_registration_engagement_completion_exemption_and_notices(client,
     dev, uw, rm, officer = (
         as_("developer"),
         as_("underwriter"),
-        as_("risk_engineer"),
+        as_("risk_engineer", attributes={"agency_code": "91330300RMA0000001"}),  # acts for the agency it registers
         as_("authority_officer"),
     )
     _register(client, dev)

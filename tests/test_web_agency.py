@@ -118,3 +118,16 @@ def test_administrator_sets_the_agency_a_risk_engineer_acts_for(world):
     engineer = _client(world, "engineer_x")
     assert "LG-B-1" in engineer.get("/inbox?tab=all").get_data(as_text=True)
     assert [p["project_no"] for p in _api(world, "engineer_x", "/projects").json["items"]] == ["LG-B-1"]
+
+
+def test_the_json_task_api_applies_the_agency_rule_too(world):
+    """GET /api/v1/tasks lists, and GET/complete on one task allow, only the engineer's agency's cases."""
+    task_a, task_b = _task_of(world, "LG-A-1"), _task_of(world, "LG-B-1")
+    keys = {t["business_key"] for t in _api(world, "risk_engineer", "/tasks").json["items"]}
+    assert "LG-A-1" in keys and "LG-B-1" not in keys and "LG-R-1" not in keys
+    assert _api(world, "risk_engineer", f"/tasks/{task_b}").status_code == 403
+    assert _api(world, "risk_engineer", f"/tasks/{task_a}").status_code == 200
+    refused = world.test_client().post(f"/api/v1/tasks/{task_b}/claim",
+                                       headers={"Authorization": f"Bearer {world.tokens['risk_engineer']}"})
+    assert refused.status_code == 403 and refused.json["error"] == "NotAllowed"
+    assert _api(world, "authority_officer", f"/tasks/{task_b}").status_code == 200  # reads everything

@@ -13,6 +13,7 @@ from ..auth_tokens import TokenCache, bearer_token
 from ..db import begin_read, begin_write, get_session
 from ..errors import ApiError
 from ..models import User
+from ..permissions import may_view_task, may_work_on
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -69,11 +70,19 @@ def require_role(*roles: str) -> User:
 
 
 def require_task_access(task: HumanTask) -> User:
-    """The current user if they may work on `task`: its lane's role, a candidate, or an administrator."""
+    """The current user if they may work on `task` (lane role and object rules, candidate, administrator)."""
     user = current_user()
-    if (task.lane and has_role(user, task.lane)) or user.username in (task.candidate_users or ()) \
-            or ADMIN_ROLE in (user.roles or ()):
+    if may_work_on(get_session(), user, task):
         return user
     raise ApiError(403, "NotAllowed", f"Task '{task.title}' is in lane '{task.lane}'; user '{user.username}' "
-                   f"does not hold that role. Ask an administrator to grant it or to reassign the task.",
-                   required_roles=[task.lane] if task.lane else [ADMIN_ROLE])
+                   f"may not work on it (role or case rules). Ask an administrator to grant it or to reassign "
+                   f"the task.", required_roles=[task.lane] if task.lane else [ADMIN_ROLE])
+
+
+def require_task_view(task: HumanTask) -> User:
+    """The current user if they may read `task` (the inbox's object rules); else 403."""
+    user = current_user()
+    if may_view_task(get_session(), user, task):
+        return user
+    raise ApiError(403, "NotAllowed", f"User '{user.username}' may not see task '{task.title}' "
+                   f"(lane '{task.lane}', case {task.business_key or '-'}).")

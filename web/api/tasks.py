@@ -8,11 +8,13 @@ from engine import tasks
 
 from ..accounts import ADMIN_ROLE
 from ..db import commits, get_session, reads_only
-from .access import current_user, require_task_access
+from ..permissions import AGENCY_ROLE, OWNER_ROLE, is_admin, may_work_on
+from .access import current_user, require_task_access, require_task_view
 from .params import field, json_body, page
 from .representations import task_json
 
 bp = Blueprint("tasks", __name__)
+CASE_RULE_LANES = frozenset({OWNER_ROLE, AGENCY_ROLE})
 
 
 @bp.get("/tasks")
@@ -29,6 +31,10 @@ def list_tasks():
                             status=request.args.get("status", "open"),
                             business_key=request.args.get("business_key"),
                             process_id=request.args.get("process_id"), limit=limit, offset=offset)
+    session = get_session()
+    if not is_admin(user):  # owner and risk-engineer lanes carry case rules on top of the role
+        rows = [r for r in rows if r.lane not in CASE_RULE_LANES or may_work_on(session, user, r)
+                or r.assignee == user.username]
     return jsonify({"items": [task_json(r) for r in rows], "limit": limit, "offset": offset})
 
 
@@ -38,6 +44,7 @@ def get(task_id: str):
     """GET /tasks/<id>: one task with the JSON Schema of its form."""
     session = get_session()
     row = tasks.get_task(session, task_id)
+    require_task_view(row)
     return jsonify({**task_json(row), "form_schema": tasks.form_schema(session, row)})
 
 
