@@ -258,6 +258,17 @@ def summarize(mode: str, stats: Stats, elapsed: float) -> dict[str, float]:
             "errors": sum(stats.errors.values())}
 
 
+def server_errors(path: Path, limit: int = 3) -> None:
+    """The server log's first few error lines (tracebacks, error records), so a failing run says why."""
+    shown = 0
+    for line in path.read_text(errors="replace").splitlines():
+        if "Traceback" in line or '"ERROR"' in line or "Error:" in line:
+            print(f"    server log: {line[:1500]}")
+            shown += 1
+            if shown >= limit:
+                return
+
+
 def timer_report(url: str, window_start: dt.datetime) -> None:
     """Timers the completions armed: how many fired during the run, and their lag."""
     engine = db.make_engine(url)
@@ -338,6 +349,9 @@ def run_mode(mode: str, args, workdir: Path) -> dict[str, float]:
         stats, elapsed = run_load(port, seeded, args.seconds, args.inbox_threads, args.complete_threads,
                                   args.report_rate)
         figures = summarize(mode, stats, elapsed)
+        if figures["errors"]:
+            log.flush()
+            server_errors(workdir / f"{mode}.log")
         time.sleep(2)  # the last completions' timers are due one second later
         timer_report(url, window)
         return figures

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import make_db
 from sqlalchemy import event
@@ -10,7 +12,7 @@ from engine import db, definitions
 from web import create_app
 from web.accounts import create_user
 from web.auth_tokens import issue_token
-from web.db import database
+from web.db import database, socket_ping
 from web.models import ApiToken, User
 
 API = "/api/v1"
@@ -97,3 +99,23 @@ def test_task_reads_run_in_autocommit_on_postgres_and_writes_in_a_transaction(ap
     modes.clear()
     assert client.post(f"{API}/tasks/no-such-task/complete", json={}, headers=headers).status_code == 404
     assert modes and not any(modes)
+
+
+@pytest.mark.backends("postgres")
+def test_the_pool_ping_sees_a_connection_the_server_ended_without_a_round_trip(app):
+    """The web engine's pre-ping reads the socket: a healthy idle connection passes, an ended one does not."""
+    engine = database(app).engine
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        pid = raw.info.backend_pid
+        assert socket_ping(raw) is True
+        with engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        for _ in range(100):  # the server's goodbye arrives a moment later
+            if not socket_ping(raw):
+                break
+            time.sleep(0.01)
+        assert socket_ping(raw) is False
+        conn.invalidate()
+    with engine.connect() as conn:  # the pool connects anew
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1

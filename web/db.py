@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import select
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,9 +41,28 @@ def close_session(_exc: BaseException | None = None) -> None:
         session.close()
 
 
+def socket_ping(dbapi_connection) -> bool:
+    """Pool pre-ping without a round trip: an idle PostgreSQL connection has nothing to read.
+
+    A server that restarted or ended the session has sent its goodbye (or closed the socket), which makes
+    the socket readable; False then makes the pool drop it (and every older connection) and connect anew.
+    The default ping sends `;` to the server and waits for the answer, once for every request.
+    """
+    try:
+        if dbapi_connection.closed or dbapi_connection.broken:
+            return False
+        poller = select.poll()
+        poller.register(dbapi_connection.pgconn.socket, select.POLLIN | select.POLLPRI)
+        return not poller.poll(0)
+    except Exception:  # noqa: BLE001 - whatever went wrong, this connection is not to be trusted
+        return False
+
+
 def init_app(app: Flask) -> None:
     """Create the engine and session factory for the configured URL and close sessions at teardown."""
     engine = db.make_engine(app.config["IDIFLOW_DATABASE_URL"])
+    if engine.dialect.name == "postgresql":
+        engine.dialect.do_ping = socket_ping  # this engine's own dialect object
     app.extensions["idiflow"] = Database(engine, db.make_session_factory(engine))
     app.teardown_appcontext(close_session)
 
