@@ -99,11 +99,40 @@ class FastTaskConverter(TaskConverter):
         return {k: v if type(v) in _PRIMITIVES else restore(v) for k, v in data.items()}
 
 
+#: Task ids seen recently, both ways (id string -> UUID, UUID -> string): the next operation on an
+#: instance loads the ids its last save wrote. UUIDs are immutable, so a hit is exactly what parsing
+#: or formatting would give; the maps are simply emptied when they grow past their bound.
+_IDS: dict[str, UUID] = {}
+_NAMES: dict[UUID, str] = {}
+_IDS_BOUND = 20_000
+
+
+def _remember(names: dict[UUID, str]) -> None:
+    if len(_NAMES) > _IDS_BOUND:
+        _NAMES.clear()
+        _IDS.clear()
+    _NAMES.update(names)
+    _IDS.update({name: task_id for task_id, name in names.items()})
+
+
+def _names_of(task_ids) -> dict[UUID, str]:
+    """The string form of every task id, from the shared map where known."""
+    known = _NAMES.get
+    names = {}
+    for task_id in task_ids:
+        name = known(task_id)
+        names[task_id] = name if name is not None else str(task_id)
+    return names
+
+
 class _UuidCache(dict):
     """Parses each task id string once per load (a tree mentions every id up to four times)."""
 
     def __missing__(self, key: str) -> UUID:
-        value = self[key] = UUID(key)
+        value = _IDS.get(key)
+        if value is None:
+            value = UUID(key)
+        self[key] = value
         return value
 
 
@@ -111,7 +140,8 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
     """Converts a workflow without its spec; restores it around a spec object passed in."""
 
     def to_dict(self, workflow):
-        names = {task_id: str(task_id) for task_id in workflow.tasks}
+        names = _names_of(workflow.tasks)
+        _remember(names)
         to_dict = TASKS.to_dict
         dct = {
             "data": self.registry.convert(self.registry.clean(workflow.data)),

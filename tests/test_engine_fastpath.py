@@ -111,3 +111,19 @@ def test_adopted_objects_flush_like_loaded_ones(session, deploy, factory):
     with factory() as other:
         stored = other.get(ProcessInstance, inst.id)
         assert (stored.title, stored.version_id) == ("renamed", values["version_id"] + 1)
+
+
+def test_task_id_cache_gives_the_same_state_as_parsing(session, deploy):
+    """Loading with the shared task-id maps warm or emptied rebuilds the same workflow, saved identically."""
+    from engine import definitions, serialization
+
+    deploy("eng_review.bpmn")
+    inst, _ = _start_review(session)
+    loaded = definitions.load(session, inst.definition_id)
+    warm = serialization.load_state(inst.state, loaded.spec, loaded.subprocess_specs)
+    serialization._IDS.clear()
+    serialization._NAMES.clear()
+    cold = serialization.load_state(inst.state, loaded.spec, loaded.subprocess_specs)
+    assert set(warm.tasks) == set(cold.tasks) and serialization._IDS == {}
+    assert serialization.dump_state(warm) == serialization.dump_state(cold) == inst.state
+    assert serialization._NAMES and all(str(k) == v for k, v in serialization._NAMES.items())
