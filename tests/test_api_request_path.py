@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import make_db
+from conftest import bundle, make_db
 from sqlalchemy import event
 
 from engine import db, definitions
@@ -119,3 +119,22 @@ def test_the_pool_ping_sees_a_connection_the_server_ended_without_a_round_trip(a
         conn.invalidate()
     with engine.connect() as conn:  # the pool connects anew
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+def test_a_task_in_the_callers_own_plain_lane_opens_without_a_visibility_query(app, headers):
+    """The lane role alone shows the task may be seen; another user still gets 403 from the full rules."""
+    client = app.test_client()
+    with db.unit_of_work(database(app).session_factory) as session:
+        owner = issue_token(session, create_user(session, "olga", ["process_owner"]))
+        other = issue_token(session, create_user(session, "ivan", ["underwriter"]))
+    r = client.post(f"{API}/definitions", json={"files": bundle("simple.bpmn")},
+                    headers={"Authorization": f"Bearer {owner}"})
+    assert r.status_code == 201, r.json
+    r = client.post(f"{API}/instances", json={"process_id": "simple", "data": {"amount": 7}, "business_key": "K"},
+                    headers={"Authorization": f"Bearer {owner}"})
+    assert r.status_code == 201, r.json
+    task_id = client.get(f"{API}/tasks", headers=headers).json["items"][0]["id"]
+    seen = statements(app)
+    assert client.get(f"{API}/tasks/{task_id}", headers=headers).status_code == 200
+    assert len([s for s in seen if "FROM human_task" in s]) == 1
+    assert client.get(f"{API}/tasks/{task_id}", headers={"Authorization": f"Bearer {other}"}).status_code == 403

@@ -13,7 +13,7 @@ from ..auth_tokens import TokenCache, bearer_token
 from ..db import begin_read, begin_write, get_session
 from ..errors import ApiError
 from ..models import User
-from ..permissions import may_view_task, may_work_on
+from ..permissions import AGENCY_ROLE, OWNER_ROLE, may_view_task, may_work_on
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -82,7 +82,19 @@ def require_task_access(task: HumanTask) -> User:
 def require_task_view(task: HumanTask) -> User:
     """The current user if they may read `task` (the inbox's object rules); else 403."""
     user = current_user()
-    if may_view_task(get_session(), user, task):
+    if plainly_visible(user, task) or may_view_task(get_session(), user, task):
         return user
     raise ApiError(403, "NotAllowed", f"User '{user.username}' may not see task '{task.title}' "
                    f"(lane '{task.lane}', case {task.business_key or '-'}).")
+
+
+def plainly_visible(user: User, task: HumanTask) -> bool:
+    """True when the task row alone shows the user may see it, so no query is needed.
+
+    Each condition is one `permissions.visible_filter` grants: a lane the user holds that carries no case
+    rules (owner and risk-engineer lanes do), the task is assigned to or offered to them, or they did it.
+    Anything else is left to `may_view_task`.
+    """
+    name = user.username
+    return (task.lane is not None and task.lane not in (OWNER_ROLE, AGENCY_ROLE) and task.lane in (user.roles or ())) \
+        or task.assignee == name or task.completed_by == name or name in (task.candidate_users or ())
