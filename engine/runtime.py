@@ -169,7 +169,18 @@ def _open_incidents(session: Session, loaded: Loaded, err: Exception, seen: set[
                      {"error": type(err).__name__, "message": message[:500], "attempts": incident.attempts})
         log.warning("incident on %s: %s", task.task_spec.bpmn_id, message,
                     extra={"instance_id": loaded.row.id, "task_id": task_id})
+        notify_incident("service")
     return True
+
+
+#: Callables told the kind ("service", "timer") of every incident recorded in this process (metrics).
+INCIDENT_LISTENERS: list = []
+
+
+def notify_incident(kind: str) -> None:
+    """Tell the registered listeners that an incident of `kind` was recorded."""
+    for listener in INCIDENT_LISTENERS:
+        listener(kind)
 
 
 def status_of(wf: BpmnWorkflow) -> str:

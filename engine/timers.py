@@ -201,6 +201,7 @@ def fire(session: Session, timer_id: str, owner: str, actor: str = "timer",
         _record_failure(session, timer_id, err, actor)
         result.outcome, result.error = "failed", f"{type(err).__name__}: {err}"
         log.warning("timer %s failed to fire: %s", timer_id, err, extra={"instance_id": result.instance_id})
+        runtime.notify_incident("timer")
     return result
 
 

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from engine import clock, timers
+from engine import clock, runtime, timers
 from engine.models import HumanTask, Incident, Timer
 
 from .db import database
@@ -135,19 +135,8 @@ def _observe_failure(exc: BaseException | None) -> None:
         REQUESTS.labels(request.method, endpoint, "500").inc()
 
 
-class IncidentCounter(logging.Handler):
-    """Counts incidents from the engine's own warnings (`incident on ...`, `timer ... failed to fire`).
-
-    The engine must not import the metrics library; it already logs every incident it records, so this
-    handler on its loggers is the seam.
-    """
-
-    PATTERNS = {"engine.runtime": ("incident on", "service"), "engine.timers": ("failed to fire", "timer")}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        pattern = self.PATTERNS.get(record.name)
-        if pattern and pattern[0] in str(record.msg):
-            INCIDENTS.labels(pattern[1]).inc()
+def _count_incident(kind: str) -> None:
+    INCIDENTS.labels(kind).inc()
 
 
 def instrument_engine() -> None:
@@ -173,9 +162,8 @@ def instrument_engine() -> None:
 
     run_once.metered = True
     timers.Sweeper.run_once = run_once
-    counter = IncidentCounter(logging.WARNING)
-    for name in IncidentCounter.PATTERNS:
-        logging.getLogger(name).addHandler(counter)
+    if _count_incident not in runtime.INCIDENT_LISTENERS:  # the engine calls it for every incident it records
+        runtime.INCIDENT_LISTENERS.append(_count_incident)
 
 
 def init_app(app: Flask) -> None:
