@@ -346,9 +346,13 @@ def run_mode(mode: str, args, workdir: Path) -> dict[str, float]:
             seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
         print(f"  {mode}: server ready on 127.0.0.1:{port}; {args.seconds:.0f} s of load", flush=True)
         window = dt.datetime.now(dt.UTC)
+        cpu_before = time.process_time()
         stats, elapsed = run_load(port, seeded, args.seconds, args.inbox_threads, args.complete_threads,
                                   args.report_rate)
+        client_cpu = time.process_time() - cpu_before
         figures = summarize(mode, stats, elapsed)
+        print(f"  load generator CPU: {100 * client_cpu / elapsed:.0f}% of one core; load average at the end "
+              f"{os.getloadavg()[0]:.1f} (other processes on the machine count too)")
         if figures["errors"]:
             log.flush()
             server_errors(workdir / f"{mode}.log")

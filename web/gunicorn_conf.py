@@ -31,6 +31,8 @@ errorlog = "-"
 loglevel = os.environ.get("IDIFLOW_LOG_LEVEL", "info")
 pidfile = os.environ.get("IDIFLOW_GUNICORN_PID") or None
 proc_name = "idiflow-web"
+# The workers' heartbeat touches a file on every loop turn: keep it in memory where there is a tmpfs.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 control_socket_disable = True  # one fixed socket path per user would clash between two platforms
 raw_env = ["IDIFLOW_SCHEDULER=0"]
 os.environ["IDIFLOW_SCHEDULER"] = "0"
