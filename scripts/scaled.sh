@@ -114,10 +114,11 @@ fi
 # --- the processes ---------------------------------------------------------------------------------
 RUN_DIR=${IDIFLOW_RUN_DIR:-$ROOT/var/run}
 mkdir -p "$RUN_DIR"
-if [ ! -s var/secret_key ]; then  # every web worker must sign login cookies with the same key
-  (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_hex(32))' >var/secret_key)
+mkdir -p "$ROOT/var"
+if [ ! -s "$ROOT/var/secret_key" ]; then  # every web worker must sign login cookies with the same key
+  (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_hex(32))' >"$ROOT/var/secret_key")
 fi
-export IDIFLOW_SECRET_KEY=${IDIFLOW_SECRET_KEY:-$(cat var/secret_key)}
+export IDIFLOW_SECRET_KEY=${IDIFLOW_SECRET_KEY:-$(cat "$ROOT/var/secret_key")}
 export IDIFLOW_LOG_FORMAT=${IDIFLOW_LOG_FORMAT:-json}
 export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$ROOT/var/prometheus}
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
