@@ -364,7 +364,14 @@ def run(cases: int = 300, deadline: float = 180, workdir: Path | None = None,
         own_tmp = tempfile.TemporaryDirectory(prefix="idiflow-faults-")
         workdir = Path(own_tmp.name)
     os.chmod(workdir, 0o755)  # the PostgreSQL cluster inside runs as the postgres user
-    platform = start_platform(workdir)
+    try:
+        platform = start_platform(workdir)
+    except Exception as err:
+        log_path = workdir / "platform.log"
+        tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else "(no platform log)"
+        if own_tmp is not None:
+            own_tmp.cleanup()
+        raise RuntimeError(f"{err}\n--- platform log (tail) ---\n{tail}") from err
     try:
         seeded = seed(platform.url, cases)
         say(f"platform ready on 127.0.0.1:{platform.port}; {cases} cases at their review task")
