@@ -364,6 +364,23 @@ def run_mode(mode: str, args, workdir: Path) -> dict[str, float]:
         log.close()
 
 
+class _Tee:
+    """Write what the bench prints to the terminal and to the results file."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+            stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -375,7 +392,11 @@ def main() -> None:
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn web worker")
+    parser.add_argument("--out", default=str(HERE / "results" / "load.txt"),
+                        help="also write everything printed to this file ('' to skip)")
     args = parser.parse_args()
+    if args.out:
+        sys.stdout = _Tee(sys.stdout, open(args.out, "w", encoding="utf-8"))  # noqa: SIM115 - lives to exit
     print(f"idiflow load test: {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     results: dict[str, dict[str, float]] = {}
