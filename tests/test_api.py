@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import sqlite3
 
 import pytest
-from conftest import BPMN_DIR, bundle, make_db
+from conftest import BPMN_DIR, bundle
 from sqlalchemy import event
 from sqlalchemy.orm.exc import StaleDataError
+from web_factories import close_app, gen_api_app, token_headers
 
-from engine import db, definitions, handler
+from engine import db, handler
 from web import config as app_config
-from web import create_app
-from web.accounts import create_user
 from web.api import openapi
-from web.auth_tokens import hash_token, issue_token
+from web.auth_tokens import hash_token
 from web.db import database
 from web.models import ApiToken
 
@@ -37,12 +37,9 @@ def _flaky(_ctx) -> dict:
 @pytest.fixture
 def app(db_url):
     """A fresh app on a fresh, migrated database."""
-    engine, _ = make_db(db_url)
-    engine.dispose()
-    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url})
+    app = gen_api_app(db_url)
     yield app
-    database(app).engine.dispose()
-    definitions.clear_cache()
+    close_app(app)
 
 
 @pytest.fixture
@@ -54,12 +51,7 @@ def client(app):
 def gen_token(app):
     """Create a user with roles and return the headers carrying a fresh token for them."""
 
-    def _gen(username: str, *roles: str) -> dict[str, str]:
-        with db.unit_of_work(database(app).session_factory) as session:
-            token = issue_token(session, create_user(session, username, list(roles)))
-        return {"Authorization": f"Bearer {token}"}
-
-    return _gen
+    return functools.partial(token_headers, app)
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import bundle, make_db
+from conftest import bundle
 from sqlalchemy import event
+from web_factories import close_app, gen_api_app, token_headers
 
-from engine import db, definitions
-from web import create_app
+from engine import db
 from web.accounts import create_user
 from web.auth_tokens import issue_token
 from web.db import database, socket_ping
@@ -20,19 +20,14 @@ API = "/api/v1"
 
 @pytest.fixture
 def app(db_url):
-    engine, _ = make_db(db_url)
-    engine.dispose()
-    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url})
+    app = gen_api_app(db_url)
     yield app
-    database(app).engine.dispose()
-    definitions.clear_cache()
+    close_app(app)
 
 
 @pytest.fixture
 def headers(app):
-    with db.unit_of_work(database(app).session_factory) as session:
-        token = issue_token(session, create_user(session, "rita", ["reviewer"]))
-    return {"Authorization": f"Bearer {token}"}
+    return token_headers(app, "rita", "reviewer")
 
 
 def statements(app) -> list[str]:
@@ -70,13 +65,9 @@ def test_new_roles_given_in_this_process_apply_to_the_next_request(app, headers)
 
 def test_a_change_made_elsewhere_is_seen_when_the_cache_time_is_zero(db_url):
     """Another process's revocation is only seen after API_TOKEN_CACHE_SECONDS; 0 turns the cache off."""
-    engine, _ = make_db(db_url)
-    engine.dispose()
-    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url, "API_TOKEN_CACHE_SECONDS": 0})
+    app = gen_api_app(db_url, API_TOKEN_CACHE_SECONDS=0)
     try:
-        with db.unit_of_work(database(app).session_factory) as session:
-            token = issue_token(session, create_user(session, "rita", ["reviewer"]))
-        client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+        client, headers = app.test_client(), token_headers(app, "rita", "reviewer")
         assert client.get(f"{API}/tasks", headers=headers).status_code == 200
         with database(app).engine.begin() as conn:  # a Core write, as another process's would look
             conn.execute(ApiToken.__table__.update().values(revoked=True))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
-from conftest import make_db
 from test_claim_support import POLICY_NO, claim_bundle, gen_policy
+from web_factories import close_app, gen_api_app, token_headers
 
 from engine import db, definitions, tasks
-from web import create_app
-from web.accounts import create_user
-from web.auth_tokens import issue_token
 from web.db import database
 
 API = "/api/v1"
@@ -18,16 +17,13 @@ pytestmark = pytest.mark.backends("sqlite")
 
 @pytest.fixture
 def app(db_url):
-    engine, _ = make_db(db_url)
-    engine.dispose()
-    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url})
+    app = gen_api_app(db_url)
     with db.unit_of_work(database(app).session_factory) as session:
         definitions.deploy(session, claim_bundle(), "process_owner")
     with database(app).session_factory() as session:
         gen_policy(session)
     yield app
-    database(app).engine.dispose()
-    definitions.clear_cache()
+    close_app(app)
 
 
 @pytest.fixture
@@ -37,12 +33,7 @@ def client(app):
 
 @pytest.fixture
 def token(app):
-    def _gen(username: str, *roles: str) -> dict[str, str]:
-        with db.unit_of_work(database(app).session_factory) as session:
-            token = issue_token(session, create_user(session, username, list(roles)))
-        return {"Authorization": f"Bearer {token}"}
-
-    return _gen
+    return functools.partial(token_headers, app)
 
 
 def _report(client, headers, **body):

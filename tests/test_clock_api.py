@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pytest
-from conftest import bundle, make_db
+from conftest import bundle
+from web_factories import close_app, gen_api_app, token_headers
 
-from engine import clock, db, definitions
-from web import create_app
-from web.accounts import create_user
-from web.auth_tokens import issue_token
+from engine import clock, db
 from web.db import database
 
 API = "/api/v1"
@@ -21,14 +20,11 @@ pytestmark = pytest.mark.backends("sqlite")
 
 @pytest.fixture
 def app(db_url):
-    engine, _ = make_db(db_url)
-    engine.dispose()
-    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url})
+    app = gen_api_app(db_url)
     previous = clock.install(clock.DatabaseClock(database(app).engine, ttl=0))
     yield app
     clock.install(previous)
-    database(app).engine.dispose()
-    definitions.clear_cache()
+    close_app(app)
 
 
 @pytest.fixture
@@ -38,12 +34,7 @@ def client(app):
 
 @pytest.fixture
 def token(app):
-    def _gen(username: str, *roles: str) -> dict[str, str]:
-        with db.unit_of_work(database(app).session_factory) as session:
-            value = issue_token(session, create_user(session, username, list(roles)))
-        return {"Authorization": f"Bearer {value}"}
-
-    return _gen
+    return functools.partial(token_headers, app)
 
 
 @pytest.fixture

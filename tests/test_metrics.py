@@ -10,13 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_db
 from prometheus_client.parser import text_string_to_metric_families
+from web_factories import close_app, gen_api_app, token_headers
 
 from engine import db, definitions, handler, instances, services, timers
-from web import create_app
-from web.accounts import create_user
-from web.auth_tokens import issue_token
 from web.db import database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,21 +31,16 @@ def flow_bundle(*names: str) -> dict[str, str]:
 
 @pytest.fixture
 def app(db_url):
-    engine, _ = make_db(db_url)
-    engine.dispose()
-    app = create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url})
+    app = gen_api_app(db_url)
     with db.unit_of_work(database(app).session_factory) as session:
         definitions.deploy(session, flow_bundle("bench_case.bpmn", "bench_flaky.bpmn"), "tester")
     yield app
-    database(app).engine.dispose()
-    definitions.clear_cache()
+    close_app(app)
 
 
 @pytest.fixture
 def headers(app):
-    with db.unit_of_work(database(app).session_factory) as session:
-        token = issue_token(session, create_user(session, "uma", ["underwriter"]))
-    return {"Authorization": f"Bearer {token}"}
+    return token_headers(app, "uma", "underwriter")
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:

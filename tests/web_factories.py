@@ -15,6 +15,7 @@ from handlers.models import Engagement, Party, Policy, Project
 from handlers.roles import IDI_ROLES
 from web import create_app
 from web.accounts import create_user
+from web.auth_tokens import issue_token
 from web.db import database
 
 WEBFLOWS = Path(__file__).parent / "webflows"
@@ -41,6 +42,28 @@ def gen_app(db_url: str, **config):
         gen_user(session, "handler2", ["claims_handler"], "李理赔")
         gen_user(session, "owner2", ["owner"], "王业主")
     return app
+
+
+def gen_api_app(db_url: str, **config):
+    """A web app on a migrated database with no users (API tests make their own with `token_headers`)."""
+    from conftest import make_db  # migrates unless the URL is a copy of the session's migrated template
+
+    engine, _ = make_db(db_url)
+    engine.dispose()
+    return create_app({"IDIFLOW_ENV": "test", "IDIFLOW_DATABASE_URL": db_url, **config})
+
+
+def close_app(app) -> None:
+    """Release an app's database and forget the specs parsed for it."""
+    database(app).engine.dispose()
+    definitions.clear_cache()
+
+
+def token_headers(app, username: str, *roles: str) -> dict[str, str]:
+    """Create a user with `roles` and return request headers carrying a fresh bearer token for them."""
+    with db.unit_of_work(database(app).session_factory) as session:
+        token = issue_token(session, create_user(session, username, list(roles)))
+    return {"Authorization": f"Bearer {token}"}
 
 
 @functools.cache
