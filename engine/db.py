@@ -8,11 +8,16 @@ import datetime as dt
 import decimal
 import functools
 import json
+import logging
 import os
+import sqlite3
+import threading
+import time
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.request import pathname2url
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -57,6 +62,9 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     engine.cache_key = uuid.uuid4().hex  # keys per-database caches (parsed specs) safely across engines
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            CHECKPOINTER.watch(engine, database)
     return engine
 
 
@@ -82,6 +90,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # The WAL is copied back into the database by the checkpointer thread, off the committing
+        # request; the writer checkpoints itself only if the WAL outgrows this (a backstop, ~80 MB).
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+        cur.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         cur.close()
 
     # The dialect's own BEGIN hook rather than a "begin" event: any connection-level event listener
@@ -90,6 +102,80 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.driver_connection.execute(_sqlite_begin.get())
 
     engine.dialect.do_begin = _do_begin
+
+
+log = logging.getLogger(__name__)
+
+#: Pages the WAL may hold before a committing connection checkpoints it itself (the checkpointer keeps it
+#: far below this: it runs every CHECKPOINT_SECONDS).
+WAL_BACKSTOP_PAGES = 20000
+CHECKPOINT_SECONDS = 0.5
+
+
+class Checkpointer:
+    """Copies the write-ahead log of every SQLite file this process writes back into the database, from one
+    daemon thread, every CHECKPOINT_SECONDS.
+
+    SQLite's default is that the commit that fills the WAL past 1000 pages does this itself: one request in
+    every fifty or so then pays for copying pages and an fsync (about 150 us per operation on average on
+    the benchmark machine). A PASSIVE checkpoint from another connection does the same work without
+    blocking writers or readers; durability is unchanged (synchronous=NORMAL: commits survive a crash of
+    the application, the checkpoint only moves pages already in the log).
+    """
+
+    def __init__(self, interval: float = CHECKPOINT_SECONDS):
+        self.interval = interval
+        self._files: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> database path
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, engine: Engine, path: str) -> None:
+        """Checkpoint `path` for as long as `engine` lives (starting the thread in this process if needed)."""
+        with self._lock:
+            self._files[engine] = os.path.abspath(path)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # a forked child has no thread of its parent's: start its own
+                self._thread = threading.Thread(target=self._run, name="idiflow-sqlite-checkpoint", daemon=True)
+                self._thread.start()
+
+    def unwatch(self, engine: Engine) -> None:
+        """Stop checkpointing the file of `engine` (its connections then fall back to the backstop)."""
+        with self._lock:
+            self._files.pop(engine, None)
+
+    def paths(self) -> set[str]:
+        """The database files currently watched."""
+        with self._lock:
+            return set(self._files.values())
+
+    def checkpoint(self, path: str) -> bool:
+        """One PASSIVE checkpoint of `path`; False if the file is gone (it is then no longer watched)."""
+        try:
+            conn = sqlite3.connect(f"file:{pathname2url(path)}?mode=rw", uri=True, timeout=1.0,
+                                   isolation_level=None)  # mode=rw: a vanished file is not created again
+        except sqlite3.Error:
+            return False
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as err:  # busy or locked now: the next round tries again
+            log.debug("checkpoint of %s skipped: %s", path, err)
+        finally:
+            conn.close()
+        return True
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            for path in self.paths():
+                if not os.path.exists(path) or not self.checkpoint(path):
+                    with self._lock:
+                        for engine, watched in list(self._files.items()):
+                            if watched == path:
+                                del self._files[engine]
+
+
+CHECKPOINTER = Checkpointer()
 
 
 class Prepared:
