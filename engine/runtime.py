@@ -20,9 +20,14 @@ from .errors import BpmnError, InstanceConflict, InstanceNotActive, InstanceNotF
 from .models import Incident, ProcessDefinition, ProcessInstance
 from .scripts import RestrictedScriptEngine
 from .services import call_handler, current_run
+from .tree import EngineWorkflow
 
 log = logging.getLogger(__name__)
 logging.getLogger("spiff").setLevel(logging.WARNING)
+# Spiff gathers extra log fields (every task id, task data) whenever these loggers' own level is below INFO,
+# whatever their effective level: set it, so that a state change does not walk the tree for a log record.
+for _name in ("spiff.workflow", "spiff.task"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 SCRIPT_ENGINE = RestrictedScriptEngine(call_handler)
 RETRY_BASE_SECONDS = 30
@@ -110,7 +115,7 @@ def open_instance(session: Session, instance_id: int, actor: str, require_active
 
 def new_workflow(definition: definitions.LoadedDefinition) -> BpmnWorkflow:
     """A fresh workflow for a definition, bound to the restricted script engine."""
-    return BpmnWorkflow(definition.spec, definition.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    return EngineWorkflow(definition.spec, definition.subprocess_specs, script_engine=SCRIPT_ENGINE)
 
 
 def advance(session: Session, loaded: Loaded) -> None:

@@ -24,6 +24,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .services import EngineServiceTask
+from .tree import EngineWorkflow
 
 SERIALIZER_VERSION = BpmnWorkflowSerializer.VERSION if hasattr(BpmnWorkflowSerializer, "VERSION") else "1.5"
 
@@ -182,6 +183,8 @@ def _build_serializer() -> tuple[BpmnWorkflowSerializer, FastTaskConverter]:
     config.pop(Task)
     registry = BpmnWorkflowSerializer.configure(config)
     tasks = FastTaskConverter(Task, registry)
+    # The engine's own workflow class, stored under Spiff's name: states written before it load unchanged.
+    StateOnlyWorkflowConverter(EngineWorkflow, registry, typename="BpmnWorkflow")
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda d: decimal.Decimal(d["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()},
                       lambda d: dt.date.fromisoformat(d["value"]))

@@ -27,6 +27,7 @@ from engine import definitions, instances, runtime, serialization, tasks
 from engine.messages import correlate_message
 from engine.models import ProcessInstance
 from engine.services import EngineServiceTask
+from engine.tree import EngineWorkflow
 
 
 class _SpiffStateConverter(BpmnWorkflowConverter):
@@ -54,6 +55,8 @@ def _reference() -> BpmnWorkflowSerializer:
     config[EngineServiceTask] = ServiceTaskConverter
     config[BpmnWorkflow] = _SpiffStateConverter
     registry = BpmnWorkflowSerializer.configure(config)
+    # The engine's workflow class (engine/tree.py) is a BpmnWorkflow: dumped as one, loaded as Spiff's own.
+    registry.typenames[EngineWorkflow] = registry.typenames[BpmnWorkflow]
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda d: decimal.Decimal(d["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()},
                       lambda d: dt.date.fromisoformat(d["value"]))

@@ -1,0 +1,113 @@
+"""The engine's workflow class: SpiffWorkflow's BpmnWorkflow with a faster walk of its task tree.
+
+Every engine step walks the whole task tree several times: once per pass of `do_engine_steps` for READY
+tasks and once after every task completion for WAITING ones. Spiff's iterators are general (filters,
+end-at specs, breadth-first, depth limits) and cost about four times a plain walk. The two calls the step
+loop makes, `get_tasks(state=...)` and `update_waiting_tasks()`, are answered here by walks that visit
+the same tasks in the same order with the same pruning (including Spiff's depth bookkeeping); any other
+call goes to Spiff unchanged. `VERIFY = True` (tests) compares every fast answer with Spiff's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskIterator, TaskState
+
+#: Spiff's default depth limit for iterators.
+_MAX_DEPTH = 1000
+_FINISHED = TaskState.FINISHED_MASK
+_WAITING = TaskState.WAITING
+
+
+def _min_state(state: int) -> int:
+    """The lowest state whose children a walk for `state` descends into (as Spiff's TaskIterator)."""
+    if state & TaskState.PREDICTED_MASK:
+        return TaskState.MAYBE
+    if state & TaskState.DEFINITE_MASK:
+        return TaskState.FUTURE
+    return TaskState.COMPLETED
+
+
+def _leaf_depth(task, stack: list, depth: int) -> int:
+    """Spiff's depth correction after a leaf: climb from the leaf to the next task's parent."""
+    ancestor = stack[-1].parent
+    current = task.parent
+    while current is not None and current != ancestor:
+        current = current.parent
+        depth -= 1
+    return depth
+
+
+def bpmn_tasks(workflow: BpmnWorkflow, state: int) -> list:
+    """What `list(BpmnTaskIterator(workflow.task_tree, state=state))` returns, computed directly."""
+    subprocesses = workflow.top_workflow.subprocesses
+    min_state = _min_state(state)
+    skip_finished_subprocesses = state <= _FINISHED
+    found = []
+    stack = [workflow.task_tree]
+    depth = 0
+    while stack:
+        task = stack.pop()
+        subprocess = subprocesses.get(task.id) if subprocesses else None
+        if (task._children or subprocess is not None) and (task._state >= min_state or subprocess is not None) \
+                and depth < _MAX_DEPTH:
+            children = task.children
+            if subprocess is not None and not (task._state >= _FINISHED and skip_finished_subprocesses):
+                children.insert(0, subprocess.task_tree)
+            children.reverse()
+            stack.extend(children)
+            depth += 1
+        elif stack:
+            depth = _leaf_depth(task, stack, depth)
+        if task._state & state:
+            found.append(task)
+    return found
+
+
+def plain_tasks(workflow, state: int) -> Iterator:
+    """What `TaskIterator(workflow.task_tree, state=state)` yields, lazily and in the same order: a task's
+    children are taken when it is reached, before the caller sees (and perhaps changes) it."""
+    min_state = _min_state(state)
+    stack = [workflow.task_tree]
+    depth = 0
+    while stack:
+        task = stack.pop()
+        if task._children and task._state >= min_state and depth < _MAX_DEPTH:
+            children = task.children
+            children.reverse()
+            stack.extend(children)
+            depth += 1
+        elif stack:
+            depth = _leaf_depth(task, stack, depth)
+        if task._state & state:
+            yield task
+
+
+class EngineWorkflow(BpmnWorkflow):
+    """A BpmnWorkflow whose step loop walks its task tree without Spiff's general-purpose iterators."""
+
+    #: Tests set this: every fast walk is checked against Spiff's iterator (AssertionError on a difference).
+    VERIFY = False
+
+    def get_tasks(self, first_task=None, **kwargs):
+        if first_task is None and len(kwargs) == 1 and "state" in kwargs:
+            found = bpmn_tasks(self, kwargs["state"])
+            if EngineWorkflow.VERIFY:
+                expected = list(BpmnTaskIterator(self.task_tree, state=kwargs["state"]))
+                assert found == expected, f"fast walk differs for state {kwargs['state']}: {found} != {expected}"
+            return found
+        return super().get_tasks(first_task, **kwargs)
+
+    def update_waiting_tasks(self) -> None:
+        if EngineWorkflow.VERIFY:
+            fast, spiff = plain_tasks(self, _WAITING), TaskIterator(self.task_tree, state=_WAITING)
+            for task in fast:
+                assert task is next(spiff), "fast walk differs for WAITING tasks"
+                task.task_spec._update(task)
+            assert next(spiff, None) is None, "fast walk missed WAITING tasks"
+            return
+        for task in plain_tasks(self, _WAITING):
+            task.task_spec._update(task)
