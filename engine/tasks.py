@@ -142,36 +142,125 @@ def unclaim_task(session: Session, task_id: str, actor: str, force: bool = False
     return row
 
 
+#: Inbox page statements by shape (backend, lanes, assignee, process_id), built once each: building the
+#: statement and loading ORM rows cost more than running it (the inbox is the API's busiest read).
+_INBOX_PAGES: dict[tuple, Any] = {}
+#: Up to this many lanes are read one index range each (a merged IN list makes PostgreSQL sort them all).
+_LANE_PARTS = 8
+
+
+def _inbox_part(lanes: int | str | None, assignee: bool, process_id: bool, dated: bool):
+    """One index range read of an inbox page: one lane (`lanes` = its number), an IN list ("in") or every
+    lane (None), dated tasks by (due_at, created_at) or undated ones by created_at."""
+    from sqlalchemy import Integer
+
+    t = _TASKS
+    query = select(t).where(t.c.status == bindparam("status"))
+    if lanes == "in":
+        query = query.where(t.c.lane.in_(bindparam("lanes", expanding=True)))
+    elif lanes is not None:
+        query = query.where(t.c.lane == bindparam(f"lane_{lanes}"))
+    if assignee:
+        query = query.where(t.c.assignee == bindparam("assignee"))
+    if process_id:
+        query = query.where(t.c.process_id == bindparam("process_id"))
+    if dated:
+        return query.where(t.c.due_at.is_not(None)).order_by(t.c.due_at, t.c.created_at).limit(
+            bindparam("need", type_=Integer))
+    return query.where(t.c.due_at.is_(None)).order_by(t.c.created_at).limit(
+        bindparam("undated_limit", type_=Integer)).offset(bindparam("undated_offset", type_=Integer))
+
+
+def _inbox_page(key: tuple):
+    """The statement(s) of an inbox page of this shape: (sqlite, has_lanes, assignee, process_id) gives the
+    dated and the undated read, run one after the other; (postgresql, lanes, assignee, process_id) gives
+    one statement (one round trip) that reads both parts of every lane, at most `need` rows each, and
+    merges and pages them. Parameters: status, lanes | lane_<i>, assignee, process_id, need, limit, offset
+    (PostgreSQL) or undated_limit, undated_offset (SQLite's second read)."""
+    found = _INBOX_PAGES.get(key)
+    if found is not None:
+        return found
+    from sqlalchemy import Integer, literal_column, union_all
+
+    backend, lanes, assignee, process_id = key
+    if backend == "sqlite":
+        lane_arg = "in" if lanes else None
+        found = (_inbox_part(lane_arg, assignee, process_id, True),
+                 _inbox_part(lane_arg, assignee, process_id, False))
+    else:
+        ranges = [None] if lanes is None else ["in"] if lanes == "in" else list(range(lanes))
+        parts = []
+        for lane in ranges:
+            for dated in (True, False):
+                part = _inbox_part(lane, assignee, process_id, dated)
+                if not dated:  # every part stops after `need` rows: the outer query pages over them
+                    part = part.limit(bindparam("need", type_=Integer)).offset(None)
+                parts.append(select(part.subquery(), literal_column("0" if dated else "1").label("undated")))
+        both = union_all(*parts).subquery()
+        found = (select(*[both.c[k] for k in _TASK_KEYS])
+                 .order_by(both.c.undated, both.c.due_at, both.c.created_at, both.c.id)
+                 .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+    _INBOX_PAGES[key] = found
+    return found
+
+
 def list_tasks(session: Session, lanes: list[str] | None = None, assignee: str | None = None,
                status: str = "open", business_key: str | None = None, process_id: str | None = None,
                limit: int = 50, offset: int = 0) -> list[HumanTask]:
     """Inbox rows: open tasks for some lanes and/or an assignee, soonest due first, undated last.
 
-    Two index range reads instead of one ORDER BY (due_at IS NULL, ...), which no plain index serves: the
-    dated tasks by (due_at, created_at), then, if the page is not full, the undated ones by created_at.
-    Both walk ix_human_task_inbox / ix_human_task_assignee (status, lane|assignee, due_at, created_at).
+    Index range reads instead of one ORDER BY (due_at IS NULL, ...), which no plain index serves: the dated
+    tasks by (due_at, created_at), then the undated ones by created_at (see `_inbox_page`). They walk
+    ix_human_task_inbox / ix_human_task_assignee (status, lane|assignee, due_at, created_at) and
+    ix_human_task_inbox_undated. SQLite reads the undated part only if the dated one does not fill the
+    page; PostgreSQL reads both, lane by lane, in one statement (one round trip, no sort of whole lanes).
+    Rows are read with Core and attached as fresh HumanTask objects (pending changes are flushed first).
     A business-key prefix matches few rows: they are read by ix_human_task_key and sorted in one query.
     """
-    query = select(HumanTask).where(HumanTask.status == status)
-    if lanes is not None:
-        query = query.where(HumanTask.lane.in_(lanes))
-    if assignee is not None:
-        query = query.where(HumanTask.assignee == assignee)
     if business_key:
-        query = query.where(HumanTask.business_key.startswith(business_key, autoescape=True))
+        query = select(HumanTask).where(HumanTask.status == status,
+                                        HumanTask.business_key.startswith(business_key, autoescape=True))
         if db.is_sqlite(session):  # SQLite's LIKE cannot use the index; the same prefix as a range can
             query = query.where(HumanTask.business_key >= business_key,
                                 HumanTask.business_key < business_key + "\U0010ffff")
-    if process_id:
-        query = query.where(HumanTask.process_id == process_id)
-    if business_key:  # (a due_at IS NULL read here would lure SQLite onto a skip-scan of the inbox indexes)
+        if lanes is not None:
+            query = query.where(HumanTask.lane.in_(lanes))
+        if assignee is not None:
+            query = query.where(HumanTask.assignee == assignee)
+        if process_id:
+            query = query.where(HumanTask.process_id == process_id)
+        # (a due_at IS NULL read here would lure SQLite onto a skip-scan of the inbox indexes)
         query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
         return list(session.scalars(query.limit(limit).offset(offset)))
     need = offset + limit
-    dated = list(session.scalars(query.where(HumanTask.due_at.is_not(None))
-                                 .order_by(HumanTask.due_at, HumanTask.created_at).limit(need)))
-    page = dated[offset:need]
-    if len(dated) < need:  # every dated task is on this page or before it: continue with the undated ones
-        page += session.scalars(query.where(HumanTask.due_at.is_(None)).order_by(HumanTask.created_at)
-                                .limit(limit - len(page)).offset(max(0, offset - len(dated))))
-    return page
+    params: dict[str, Any] = {"status": status, "need": need, "limit": limit, "offset": offset}
+    if assignee is not None:
+        params["assignee"] = assignee
+    if process_id:
+        params["process_id"] = process_id
+    session.flush()  # what the ORM's autoflush would do before a query
+    HumanTask.registry.configure()  # (no-op once the mappers are set up; adopt needs them, a query would too)
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        if lanes is not None:
+            params["lanes"] = list(lanes)
+        dated, undated = _inbox_page(("sqlite", lanes is not None, assignee is not None, bool(process_id)))
+        rows = connection.execute(dated, params).all()
+        page = rows[offset:need]
+        if len(rows) < need:  # every dated task is on this page or before it: continue with the undated ones
+            params.update(undated_limit=limit - len(page), undated_offset=max(0, offset - len(rows)))
+            page += connection.execute(undated, params).all()
+    else:
+        shape: int | str | None = None
+        if lanes is not None:
+            distinct = sorted(set(lanes))
+            if not distinct:
+                return []
+            if len(distinct) <= _LANE_PARTS:
+                shape = len(distinct)
+                params.update({f"lane_{i}": lane for i, lane in enumerate(distinct)})
+            else:
+                shape, params["lanes"] = "in", distinct
+        page = connection.execute(_inbox_page(("postgresql", shape, assignee is not None, bool(process_id))),
+                                  params).all()
+    return [db.adopt(session, HumanTask, dict(zip(_TASK_KEYS, row, strict=True))) for row in page]
