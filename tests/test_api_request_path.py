@@ -129,3 +129,20 @@ def test_a_task_in_the_callers_own_plain_lane_opens_without_a_visibility_query(a
     assert client.get(f"{API}/tasks/{task_id}", headers=headers).status_code == 200
     assert len([s for s in seen if "FROM human_task" in s]) == 1
     assert client.get(f"{API}/tasks/{task_id}", headers={"Authorization": f"Bearer {other}"}).status_code == 403
+
+
+def test_api_requests_leave_the_cookie_session_alone_and_pages_still_use_it(app, headers, monkeypatch):
+    """An API call builds no cookie signer and sets no cookie; a page request still opens the session."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    built: list[str] = []
+    original = SecureCookieSessionInterface.get_signing_serializer
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer",
+                        lambda self, app: built.append("signer") or original(self, app))
+    client = app.test_client()
+    response = client.get(f"{API}/tasks", headers={**headers, "Cookie": "idiflow_session=garbage"})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")
+    assert built == []
+    client.get("/login")
+    assert built

@@ -94,10 +94,19 @@ class LoginThrottle:
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """The signed session cookie, marked Secure in production or whenever the request came over HTTPS."""
+    """The signed session cookie, marked Secure in production or whenever the request came over HTTPS.
+
+    The bearer-token API never reads or writes the cookie session: its requests get Flask's null session,
+    which spares every API call building the cookie signer, and leaves their responses as they were.
+    """
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith(API_TOKEN_PREFIX):
+            return None  # Flask then uses make_null_session, and never saves it
+        return super().open_session(app, request)
 
 
 def password_fingerprint(user: User) -> str:
