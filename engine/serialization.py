@@ -12,6 +12,7 @@ import json
 from copy import copy
 from uuid import UUID
 
+import orjson
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
@@ -195,8 +196,31 @@ SERIALIZER, TASKS = _build_serializer()
 SERIALIZER_VERSION = SERIALIZER.VERSION
 
 
+#: Spiff's own encoder hook (registered types such as datetime, date, Decimal, timedelta, UUID become typed
+#: dicts; sets lists; callables null), handed to orjson, which otherwise writes the same JSON several times
+#: faster. Dates and datetimes must reach the hook (orjson would write them as plain strings).
+_SPIFF_DEFAULT = SERIALIZER._encoder_cls().default
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def _dumps(obj_dict) -> str:
-    return json.dumps(obj_dict, cls=SERIALIZER._encoder_cls, separators=(",", ":"))
+    """Compact JSON of a converted workflow or spec, as Spiff's encoder would write it.
+
+    What orjson refuses (dict keys that are not strings, integers beyond 64 bits) goes to the standard
+    encoder, which converts or rejects it as Spiff always did. Text is written as UTF-8, not \\u escapes.
+    """
+    try:
+        return orjson.dumps(obj_dict, default=_SPIFF_DEFAULT, option=_ORJSON_OPTIONS).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(obj_dict, cls=SERIALIZER._encoder_cls, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(text: str):
+    """Parse stored JSON (orjson; the standard parser for what it refuses, such as NaN written by json)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def dump_specs(spec, subprocess_specs: dict) -> str:
@@ -210,7 +234,7 @@ def dump_specs(spec, subprocess_specs: dict) -> str:
 
 def load_specs(spec_json: str):
     """Rebuild (spec, subprocess_specs) from `dump_specs` output."""
-    dct = json.loads(spec_json)
+    dct = _loads(spec_json)
     registry = SERIALIZER.registry
     return registry.restore(dct["spec"]), {k: registry.restore(v) for k, v in dct["subprocess_specs"].items()}
 
@@ -228,7 +252,7 @@ def dump_state(workflow) -> str:
 
 def load_state(state: str, spec, subprocess_specs, serializer_version: str = SERIALIZER_VERSION):
     """Rebuild a workflow from stored state around a cached spec."""
-    dct = json.loads(state, cls=SERIALIZER.json_decoder_cls)
+    dct = _loads(state)
     if serializer_version != SERIALIZER_VERSION:
         dct["spec"], dct["subprocess_specs"] = {}, {}
         dct[SERIALIZER.VERSION_KEY] = serializer_version

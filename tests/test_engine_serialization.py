@@ -173,3 +173,46 @@ def test_typed_task_data_survives_a_round_trip(session, waiting):
     assert ready.data["price"] == decimal.Decimal("1.50") and isinstance(ready.data["price"], decimal.Decimal)
     assert ready.data["when"] == dt.date(2027, 3, 1)
     assert ready.data["nested"] == {"k": [1, {"x": None}]} and ready.data["tags"] == ["a", "b"]
+
+
+def test_fast_json_writes_what_spiffs_encoder_means(waiting):
+    """State JSON is written by orjson with Spiff's encoder hook: typed values (datetime, date, Decimal,
+    timedelta, UUID inside a registered type), Chinese text, sets and callables come back exactly as
+    Spiff's own encoder and loader give them; int dict keys (which orjson refuses) take the standard path."""
+    _row, loaded_def = next((r, d) for r, d in waiting if r.process_id == "eng_review")
+    wf = runtime.new_workflow(loaded_def)
+    start = wf.get_tasks(state=TaskState.READY)[0]
+    start.data.update({"amount": 7, "note": "龙岗区 工程质量潜在缺陷保险",
+                       "at": dt.datetime(2027, 6, 30, 16, tzinfo=dt.UTC), "day": dt.date(2028, 2, 29),
+                       "fee": decimal.Decimal("12345.67"),
+                       "span": dt.timedelta(days=3, seconds=5), "flags": {"b"}, "hook": len})
+    wf.do_engine_steps()
+    ours = serialization.dump_state(wf)
+    assert "龙岗区" in ours  # UTF-8, not \u escapes
+    assert json.loads(ours) == json.loads(_reference_dump(wf))
+    back = serialization.load_state(ours, loaded_def.spec, loaded_def.subprocess_specs)
+    assert _tree(back) == _tree(_reference_load(_reference_dump(wf), loaded_def))
+    [ready] = [t for t in back.tasks.values() if t.task_spec.name == "Task_review"]
+    assert ready.data["at"] == dt.datetime(2027, 6, 30, 16, tzinfo=dt.UTC)
+    assert ready.data["fee"] == decimal.Decimal("12345.67") and ready.data["day"] == dt.date(2028, 2, 29)
+    assert ready.data["span"] == dt.timedelta(days=3, seconds=5) and ready.data["flags"] == ["b"]
+    assert ready.data["hook"] is None
+
+    ready.data["by_year"] = {2027: "a"}  # orjson refuses int keys: the standard encoder writes "2027"
+    fallback = serialization.dump_state(back)
+    again = serialization.load_state(fallback, loaded_def.spec, loaded_def.subprocess_specs)
+    [ready] = [t for t in again.tasks.values() if t.task_spec.name == "Task_review"]
+    assert ready.data["by_year"] == {"2027": "a"} and ready.data["note"] == "龙岗区 工程质量潜在缺陷保险"
+
+
+def test_states_written_by_the_standard_encoder_still_load(waiting):
+    """States stored before orjson (\\u escapes, a NaN the standard encoder wrote) load unchanged."""
+    row, loaded_def = next((r, d) for r, d in waiting if r.process_id == "eng_review")
+    wf = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs)
+    [ready] = [t for t in wf.tasks.values() if t.task_spec.name == "Task_review"]
+    ready.data.update({"note": "龙岗", "ratio": float("nan")})
+    legacy = _reference_dump(wf)
+    assert "\\u9f99" in legacy and "NaN" in legacy
+    back = serialization.load_state(legacy, loaded_def.spec, loaded_def.subprocess_specs)
+    [ready] = [t for t in back.tasks.values() if t.task_spec.name == "Task_review"]
+    assert ready.data["note"] == "龙岗" and ready.data["ratio"] != ready.data["ratio"]  # NaN
