@@ -15,6 +15,8 @@ The load generator is one lean process (http.client, a few threads) so it leaves
 Usage: .venv/bin/python bench/load.py [--seconds 60] [--modes embedded,scaled] [--tasks 9000]
 Targets (2 cores): inbox >= 300 req/s with p99 <= 200 ms and 0 errors; complete >= 100 /s.
 Last line (scaled mode): `load inbox_rps=<x> inbox_p99_ms=<y> complete_rps=<z> errors=<n>`.
+Each mode also prints the server's CPU per request (web, timer workers, PostgreSQL), read from /proc: unlike
+the rates, it hardly changes when other programs share the cores, so runs on a busy machine compare.
 """
 
 from __future__ import annotations
@@ -269,6 +271,42 @@ def server_errors(path: Path, limit: int = 3) -> None:
                 return
 
 
+def server_cpu(session_id: int, pg_data: Path | None = None) -> dict[str, float]:
+    """CPU seconds used so far by the platform's processes (those in the session `session_id` leads, and the
+    PostgreSQL server of `pg_data`, which runs in its own session), by role: web (gunicorn), timers
+    (`idiflow worker`), postgres, other. Processes that ended are not counted."""
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = -1
+    if pg_data is not None and (pg_data / "postmaster.pid").exists():
+        postmaster = int((pg_data / "postmaster.pid").read_text().split()[0])
+    used = dict.fromkeys(("web", "timers", "postgres", "other"), 0.0)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(pid) == postmaster or int(stat[1]) == postmaster:
+            used["postgres"] += (int(stat[11]) + int(stat[12])) / tick
+            continue
+        if int(stat[3]) != session_id:
+            continue
+        role = ("web" if "gunicorn" in cmdline or " serve" in cmdline else "timers" if " worker" in cmdline
+                else "postgres" if "postgres" in cmdline else "other")
+        used[role] += (int(stat[11]) + int(stat[12])) / tick
+    return used
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], stats: Stats) -> None:
+    """Server CPU per request during the run, by role: comparable between runs on a busy machine."""
+    served = sum(len(v) for v in stats.latencies.values())
+    if not served or not before:
+        return
+    parts = {k: 1000 * (after[k] - before[k]) / served for k in after}
+    print(f"  server CPU per request (all {served} requests): {sum(parts.values()):.2f} ms = "
+          + ", ".join(f"{k} {v:.2f}" for k, v in parts.items() if k != "other" or v))
+
+
 def timer_report(url: str, window_start: dt.datetime) -> None:
     """Timers the completions armed: how many fired during the run, and their lag."""
     engine = db.make_engine(url)
@@ -346,13 +384,15 @@ def run_mode(mode: str, args, workdir: Path) -> dict[str, float]:
             seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
         print(f"  {mode}: server ready on 127.0.0.1:{port}; {args.seconds:.0f} s of load", flush=True)
         window = dt.datetime.now(dt.UTC)
-        cpu_before = time.process_time()
+        pg_data = workdir / "pg" / "data" if mode == "scaled" else None
+        cpu_before, server_before = time.process_time(), server_cpu(proc.pid, pg_data)
         stats, elapsed = run_load(port, seeded, args.seconds, args.inbox_threads, args.complete_threads,
                                   args.report_rate)
-        client_cpu = time.process_time() - cpu_before
+        client_cpu, server_after = time.process_time() - cpu_before, server_cpu(proc.pid, pg_data)
         figures = summarize(mode, stats, elapsed)
         print(f"  load generator CPU: {100 * client_cpu / elapsed:.0f}% of one core; load average at the end "
               f"{os.getloadavg()[0]:.1f} (other processes on the machine count too)")
+        cpu_report(server_before, server_after, stats)
         if figures["errors"]:
             log.flush()
             server_errors(workdir / f"{mode}.log")
