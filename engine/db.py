@@ -6,7 +6,6 @@ import contextlib
 import contextvars
 import datetime as dt
 import decimal
-import functools
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.request import pathname2url
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
@@ -77,7 +77,14 @@ def _json_default(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-_json_dumps = functools.partial(json.dumps, default=_json_default)
+def _json_dumps(value) -> str:
+    """The text of a JSON column: orjson (several times faster than the standard encoder, which matters on
+    every insert), or the standard encoder for what orjson refuses (dict keys that are not strings).
+    Both write UTF-8 text rather than \\u escapes."""
+    try:
+        return orjson.dumps(value, default=_json_default).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, default=_json_default, ensure_ascii=False)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -127,3 +127,26 @@ def test_task_id_cache_gives_the_same_state_as_parsing(session, deploy):
     assert set(warm.tasks) == set(cold.tasks) and serialization._IDS == {}
     assert serialization.dump_state(warm) == serialization.dump_state(cold) == inst.state
     assert serialization._NAMES and all(str(k) == v for k, v in serialization._NAMES.items())
+
+
+def test_json_columns_keep_typed_values_readable(session):
+    """JSON column text (orjson, the standard encoder for int keys): Decimal, dates, sets and Chinese text
+    are stored as readable JSON and come back as the values the standard encoder always gave."""
+    import decimal
+    import json
+
+    from engine import audit
+    from engine.models import AuditEvent
+
+    data = {"fee": decimal.Decimal("1.50"), "day": dt.date(2027, 6, 30), "at": dt.datetime(2027, 6, 30, 8,
+            tzinfo=dt.UTC), "tags": {"a"}, "note": "龙岗区"}
+    audit.record(session, "alice", "probe", data=data)
+    audit.record(session, "alice", "probe", data={"by_year": {2027: 1}})
+    commit(session)
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.action == "probe").order_by(AuditEvent.id)).all()
+    assert rows[0].data == {"fee": "1.50", "day": "2027-06-30", "at": "2027-06-30T08:00:00+00:00", "tags": ["a"],
+                            "note": "龙岗区"}
+    assert rows[1].data == {"by_year": {"2027": 1}}
+    stored = session.connection().exec_driver_sql(
+        "SELECT CAST(data AS TEXT) FROM audit_event WHERE action = 'probe' ORDER BY id").scalars().all()
+    assert "龙岗区" in stored[0] and json.loads(stored[1]) == {"by_year": {"2027": 1}}
