@@ -31,6 +31,20 @@ class UTCDateTime(TypeDecorator):
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
+    def bind_processor(self, dialect):
+        """On SQLite, the text SQLAlchemy's DATETIME writes ('YYYY-MM-DD HH:MM:SS.ffffff', naive UTC), in one
+        step instead of two (this runs for every timestamp of every insert)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        utc, bind = dt.UTC, self.process_bind_param
+
+        def process(value):
+            if value is None or value.tzinfo is None:
+                return bind(value, dialect)  # None, or the error for a naive datetime
+            return value.astimezone(utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
 
 intpk = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
 ts = Annotated[dt.datetime, mapped_column(UTCDateTime)]

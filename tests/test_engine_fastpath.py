@@ -150,3 +150,24 @@ def test_json_columns_keep_typed_values_readable(session):
     stored = session.connection().exec_driver_sql(
         "SELECT CAST(data AS TEXT) FROM audit_event WHERE action = 'probe' ORDER BY id").scalars().all()
     assert "龙岗区" in stored[0] and json.loads(stored[1]) == {"by_year": {"2027": 1}}
+
+
+def test_sqlite_timestamps_are_written_as_sqlalchemy_writes_them():
+    """UTCDateTime's one-step SQLite writer gives exactly SQLAlchemy DATETIME's text (naive UTC, 6 digits),
+    so stored rows compare and sort as before; naive datetimes are still refused."""
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from engine.models import UTCDateTime
+
+    dialect = sqlite.dialect()
+    reference = DateTime()._cached_bind_processor(dialect)
+    fast = UTCDateTime()._cached_bind_processor(dialect)
+    china = dt.timezone(dt.timedelta(hours=8))
+    for value in (dt.datetime(2027, 6, 30, tzinfo=dt.UTC), dt.datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+                  dt.datetime(2028, 2, 29, 23, 59, 59, 999999, tzinfo=china)):
+        assert fast(value) == reference(value.astimezone(dt.UTC).replace(tzinfo=None))
+    assert fast(dt.datetime(2028, 2, 29, 7, 30, tzinfo=china)) == "2028-02-28 23:30:00.000000"
+    assert fast(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        fast(dt.datetime(2027, 1, 1))
