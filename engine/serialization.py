@@ -25,7 +25,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .services import EngineServiceTask
-from .tree import EngineWorkflow
+from .tree import EngineTask, EngineWorkflow
 
 SERIALIZER_VERSION = BpmnWorkflowSerializer.VERSION if hasattr(BpmnWorkflowSerializer, "VERSION") else "1.5"
 
@@ -183,7 +183,10 @@ def _build_serializer() -> tuple[BpmnWorkflowSerializer, FastTaskConverter]:
     config[BpmnWorkflow] = StateOnlyWorkflowConverter
     config.pop(Task)
     registry = BpmnWorkflowSerializer.configure(config)
-    tasks = FastTaskConverter(Task, registry)
+    # Tasks are restored as the engine's own class (engine/tree.py) under Spiff's name; Spiff's class (the
+    # tasks of subprocess trees) is written the same way.
+    tasks = FastTaskConverter(EngineTask, registry, typename="Task")
+    registry.typenames[Task] = "Task"
     # The engine's own workflow class, stored under Spiff's name: states written before it load unchanged.
     StateOnlyWorkflowConverter(EngineWorkflow, registry, typename="BpmnWorkflow")
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda d: decimal.Decimal(d["value"]))

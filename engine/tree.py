@@ -1,4 +1,5 @@
-"""The engine's workflow class: SpiffWorkflow's BpmnWorkflow with a faster walk of its task tree.
+"""The engine's workflow and task classes: SpiffWorkflow's, with a faster walk of the task tree and state
+changes that build log records only when someone listens.
 
 Every engine step walks the whole task tree several times: once per pass of `do_engine_steps` for READY
 tasks and once after every task completion for WAITING ones. Spiff's iterators are general (filters,
@@ -6,14 +7,21 @@ end-at specs, breadth-first, depth limits) and cost about four times a plain wal
 loop makes, `get_tasks(state=...)` and `update_waiting_tasks()`, are answered here by walks that visit
 the same tasks in the same order with the same pruning (including Spiff's depth bookkeeping); any other
 call goes to Spiff unchanged. `VERIFY = True` (tests) compares every fast answer with Spiff's own.
+
+Spiff's Task formats a log message and gathers its extra fields (state names, ids, times) on every state
+change, even when the `spiff.task` logger drops the record; EngineTask asks the logger first and sends the
+same record when it is enabled.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 #: Spiff's default depth limit for iterators.
@@ -86,8 +94,39 @@ def plain_tasks(workflow, state: int) -> Iterator:
             yield task
 
 
+_TASK_LOG = logging.getLogger("spiff.task")  # Spiff's own task logger: the same records when enabled
+
+
+class EngineTask(Task):
+    """A Spiff Task whose state changes skip building log records nobody receives; its children are
+    EngineTasks too."""
+
+    def _set_state(self, value: int) -> None:
+        if value != self._state:
+            now = time.time()
+            elapsed = now - self.last_state_change
+            self.last_state_change = now
+            self._state = value
+            if _TASK_LOG.isEnabledFor(logging.INFO):
+                _TASK_LOG.info(f"State changed to {TaskState.get_name(value)}",
+                               extra=self.collect_log_extras({"elapsed": elapsed}))
+        elif _TASK_LOG.isEnabledFor(logging.DEBUG):
+            _TASK_LOG.debug(f"State set to {TaskState.get_name(value)}", extra=self.collect_log_extras())
+
+    def _add_child(self, task_spec, state: int = TaskState.MAYBE) -> Task:
+        child = super()._add_child(task_spec, state)
+        child.__class__ = EngineTask
+        return child
+
+
 class EngineWorkflow(BpmnWorkflow):
-    """A BpmnWorkflow whose step loop walks its task tree without Spiff's general-purpose iterators."""
+    """A BpmnWorkflow of EngineTasks whose step loop walks its task tree without Spiff's general-purpose
+    iterators."""
+
+    def __init__(self, spec, subprocess_specs=None, script_engine=None, **kwargs):
+        super().__init__(spec, subprocess_specs, script_engine, **kwargs)
+        for task in self.tasks.values():  # the tree Spiff's constructor built (a restore brings its own)
+            task.__class__ = EngineTask
 
     #: Tests set this: every fast walk is checked against Spiff's iterator (AssertionError on a difference).
     VERIFY = False

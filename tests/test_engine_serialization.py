@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
@@ -27,7 +28,7 @@ from engine import definitions, instances, runtime, serialization, tasks
 from engine.messages import correlate_message
 from engine.models import ProcessInstance
 from engine.services import EngineServiceTask
-from engine.tree import EngineWorkflow
+from engine.tree import EngineTask, EngineWorkflow
 
 
 class _SpiffStateConverter(BpmnWorkflowConverter):
@@ -57,6 +58,7 @@ def _reference() -> BpmnWorkflowSerializer:
     registry = BpmnWorkflowSerializer.configure(config)
     # The engine's workflow class (engine/tree.py) is a BpmnWorkflow: dumped as one, loaded as Spiff's own.
     registry.typenames[EngineWorkflow] = registry.typenames[BpmnWorkflow]
+    registry.typenames[EngineTask] = registry.typenames[Task]
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda d: decimal.Decimal(d["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()},
                       lambda d: dt.date.fromisoformat(d["value"]))

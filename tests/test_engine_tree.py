@@ -9,7 +9,7 @@ from test_policy_support import workflow_bundle
 
 from engine import db, definitions, serialization
 from engine.models import ProcessInstance
-from engine.tree import EngineWorkflow, bpmn_tasks, plain_tasks
+from engine.tree import EngineTask, EngineWorkflow, bpmn_tasks, plain_tasks
 from handlers import demo
 
 MASKS = [TaskState.READY, TaskState.WAITING, TaskState.NOT_FINISHED_MASK, TaskState.FINISHED_MASK,
@@ -71,3 +71,44 @@ def test_other_queries_still_go_to_spiff(sqlite_template, tmp_path):
     finally:
         engine.dispose()
         definitions.clear_cache()
+
+
+def test_engine_tasks_log_state_changes_only_when_someone_listens(session, deploy):
+    """Every task of an engine workflow (built, run, restored) is an EngineTask; with spiff.task at INFO it
+    sends Spiff's own records (message, task id, state, elapsed), at WARNING none are built."""
+    import logging
+
+    from SpiffWorkflow.task import Task
+
+    from engine import runtime
+
+    deploy("eng_review.bpmn")
+    loaded = definitions.load(session, definitions.resolve(session, "eng_review").id)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = logging.getLogger("spiff.task")
+    keep = Keep(level=logging.DEBUG)
+    logger.addHandler(keep)
+    try:
+        wf = runtime.new_workflow(loaded)
+        wf.get_tasks(state=TaskState.READY)[0].data.update({"amount": 7})
+        wf.do_engine_steps()
+        assert records == []  # the engine keeps spiff.task at WARNING
+        assert all(type(t) is EngineTask for t in wf.tasks.values())
+        logger.setLevel(logging.INFO)
+        [review] = wf.get_tasks(state=TaskState.READY, manual=True)
+        review.run()
+        wf.do_engine_steps()
+    finally:
+        logger.setLevel(logging.WARNING)
+        logger.removeHandler(keep)
+    assert wf.is_completed()
+    changed = [r for r in records if r.getMessage() == "State changed to COMPLETED"]
+    assert changed and {"task_id", "state", "elapsed", "task_spec"} <= set(vars(changed[0]))
+    assert changed[0].state == "COMPLETED" and changed[0].task_id in wf.tasks
+    restored = serialization.load_state(serialization.dump_state(wf), loaded.spec, loaded.subprocess_specs)
+    assert all(isinstance(t, Task) and type(t) is EngineTask for t in restored.tasks.values())
