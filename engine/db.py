@@ -276,6 +276,8 @@ def adopt(session: Session, cls, values: dict):
     the ORM's own loader does it (state dict, identity key, identity map), as a clean persistent object.
     """
     mapper = cls.__mapper__
+    if not mapper.configured:  # no ORM query has run in this process yet: set the mappers up as one would
+        mapper.registry.configure()
     key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
     obj = session.identity_map.get(key)
     if obj is None:

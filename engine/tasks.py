@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -25,6 +26,7 @@ _INSTANCE_KEYS = [c.key for c in _INSTANCES.columns]
 _READ_TASK = (select(_TASKS, _INSTANCES).join_from(_TASKS, _INSTANCES, _TASKS.c.instance_id == _INSTANCES.c.id)
               .where(_TASKS.c.id == bindparam("task_id")))
 _TASK_AND_INSTANCE = db.Prepared(_READ_TASK)
+_DEFINITION_OF = db.Prepared(select(_INSTANCES.c.definition_id).where(_INSTANCES.c.id == bindparam("instance_id")))
 _TASK_AND_INSTANCE_FOR_UPDATE = db.Prepared(_READ_TASK.with_for_update())
 
 
@@ -37,12 +39,14 @@ def get_task(session: Session, task_id: str) -> HumanTask:
 
 
 def form_schema(session: Session, task: HumanTask) -> dict | None:
-    """The JSON Schema of a task's form, from its process version."""
-    from . import definitions
-    from .models import ProcessInstance
-
-    instance = session.get(ProcessInstance, task.instance_id)
-    return definitions.load(session, instance.definition_id).forms.get(task.form_ref) if task.form_ref else None
+    """The JSON Schema of a task's form, from its process version (reads only the instance's version id,
+    not its row with the workflow state)."""
+    if not task.form_ref:
+        return None
+    found = _DEFINITION_OF.first(session.connection(), {"instance_id": task.instance_id})
+    if found is None:
+        raise TaskNotFound(f"Task {task.id} belongs to no process instance.", task_id=task.id)
+    return definitions.load(session, found[0]).forms.get(task.form_ref)
 
 
 def _open_row(session: Session, task_id: str) -> HumanTask:
@@ -70,9 +74,15 @@ def _lock_task(session: Session, task_id: str) -> tuple[HumanTask, ProcessInstan
 
 
 def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: str,
-                  enforce_assignee: bool = True) -> HumanTask:
-    """Validate `data` against the task's form, complete the task and run the engine to the next wait."""
+                  enforce_assignee: bool = True, check: Callable[[HumanTask], Any] | None = None) -> HumanTask:
+    """Validate `data` against the task's form, complete the task and run the engine to the next wait.
+
+    `check` (the caller's permission check) sees the task row read here, before anything else is checked,
+    so that a caller need not read the task first.
+    """
     row, instance = _lock_task(session, task_id)  # the instance is read once: form version, then workflow
+    if check is not None:
+        check(row)
     _check_open(row, task_id)
     if enforce_assignee and row.assignee and row.assignee != actor:
         raise NotAllowed(f"Task '{row.title}' is claimed by {row.assignee}; only they can complete it.",

@@ -52,10 +52,9 @@ def get(task_id: str):
 @commits
 def complete(task_id: str):
     """POST /tasks/<id>/complete: validate {data} against the form, complete, run to the next wait."""
-    session = get_session()
-    user = require_task_access(tasks.get_task(session, task_id))
     data = field(json_body(), "data", dict, default={})
-    return jsonify(task_json(tasks.complete_task(session, task_id, data, user.username)))
+    row = tasks.complete_task(get_session(), task_id, data, current_user().username, check=require_task_access)
+    return jsonify(task_json(row))
 
 
 @bp.post("/tasks/<task_id>/claim")
