@@ -17,6 +17,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
@@ -25,7 +26,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .services import EngineServiceTask
-from .tree import EngineTask, EngineWorkflow
+from .tree import EngineEndJoin, EngineTask, EngineWorkflow
 
 SERIALIZER_VERSION = BpmnWorkflowSerializer.VERSION if hasattr(BpmnWorkflowSerializer, "VERSION") else "1.5"
 
@@ -189,6 +190,8 @@ def _build_serializer() -> tuple[BpmnWorkflowSerializer, FastTaskConverter]:
     registry.typenames[Task] = "Task"
     # The engine's own workflow class, stored under Spiff's name: states written before it load unchanged.
     StateOnlyWorkflowConverter(EngineWorkflow, registry, typename="BpmnWorkflow")
+    # Deployed specs load with the engine's end join (engine/tree.py), stored under Spiff's name.
+    config[_EndJoin](EngineEndJoin, registry, typename=registry.typenames[_EndJoin])
     registry.register(decimal.Decimal, lambda v: {"value": str(v)}, lambda d: decimal.Decimal(d["value"]))
     registry.register(dt.date, lambda v: {"value": v.isoformat()},
                       lambda d: dt.date.fromisoformat(d["value"]))

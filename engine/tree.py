@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskIterator, TaskState
@@ -75,15 +76,16 @@ def bpmn_tasks(workflow: BpmnWorkflow, state: int) -> list:
     return found
 
 
-def plain_tasks(workflow, state: int) -> Iterator:
-    """What `TaskIterator(workflow.task_tree, state=state)` yields, lazily and in the same order: a task's
-    children are taken when it is reached, before the caller sees (and perhaps changes) it."""
+def plain_tasks(workflow, state: int, end_at_spec: str | None = None) -> Iterator:
+    """What `TaskIterator(workflow.task_tree, state=state, end_at_spec=...)` yields, lazily and in the same
+    order: a task's children are taken when it is reached, before the caller sees (and perhaps changes) it."""
     min_state = _min_state(state)
     stack = [workflow.task_tree]
     depth = 0
     while stack:
         task = stack.pop()
-        if task._children and task._state >= min_state and depth < _MAX_DEPTH:
+        if task._children and task._state >= min_state and depth < _MAX_DEPTH \
+                and task.task_spec.name != end_at_spec:
             children = task.children
             children.reverse()
             stack.extend(children)
@@ -92,6 +94,23 @@ def plain_tasks(workflow, state: int) -> Iterator:
             depth = _leaf_depth(task, stack, depth)
         if task._state & state:
             yield task
+
+
+class EngineEndJoin(_EndJoin):
+    """The join before a process's end: it may fire when no other task of its workflow is unfinished.
+    Spiff answers that by walking the tree with its general iterator on every update; this is the same
+    walk, pruned at the same place, stopping at the first unfinished task."""
+
+    def _check_threshold_unstructured(self, my_task):
+        for task in plain_tasks(my_task.workflow, TaskState.NOT_FINISHED_MASK, self.name):
+            if task != my_task:
+                may_fire = False
+                break
+        else:
+            may_fire = True
+        if EngineWorkflow.VERIFY:
+            assert may_fire == super()._check_threshold_unstructured(my_task), "end join threshold differs"
+        return may_fire
 
 
 _TASK_LOG = logging.getLogger("spiff.task")  # Spiff's own task logger: the same records when enabled

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 from test_policy_support import workflow_bundle
 
 from engine import db, definitions, serialization
 from engine.models import ProcessInstance
-from engine.tree import EngineTask, EngineWorkflow, bpmn_tasks, plain_tasks
+from engine.tree import EngineEndJoin, EngineTask, EngineWorkflow, bpmn_tasks, plain_tasks
 from handlers import demo
 
 MASKS = [TaskState.READY, TaskState.WAITING, TaskState.NOT_FINISHED_MASK, TaskState.FINISHED_MASK,
@@ -26,7 +27,8 @@ def verify():
 
 def test_every_walk_of_the_whole_demo_matches_spiff(sqlite_template, tmp_path, verify):
     """The demo runs every diagram (call activities, boundary timers, event gateways, loops, subprocesses)
-    through all its phases; each fast walk on the way is compared with Spiff's answer (AssertionError)."""
+    through all its phases; each fast walk on the way, and each end-join decision, is compared with Spiff's
+    answer (AssertionError)."""
     engine = db.make_engine(f"sqlite:///{tmp_path / 'demo.db'}")
     db.upgrade(engine)
     factory = db.make_session_factory(engine)
@@ -41,11 +43,18 @@ def test_every_walk_of_the_whole_demo_matches_spiff(sqlite_template, tmp_path, v
             for row in rows:  # and every stored state, for every mask, from the root
                 loaded = definitions.load(session, row.definition_id)
                 wf = serialization.load_state(row.state, loaded.spec, loaded.subprocess_specs, row.serializer_version)
-                assert isinstance(wf, EngineWorkflow)
+                end = f"{loaded.spec.name}.EndJoin"
+                assert isinstance(wf, EngineWorkflow) and isinstance(loaded.spec.task_specs[end], EngineEndJoin)
                 for mask in MASKS:
                     assert bpmn_tasks(wf, mask) == list(BpmnTaskIterator(wf.task_tree, state=mask))
                     assert list(plain_tasks(wf, mask)) == list(TaskIterator(wf.task_tree, state=mask))
+                    assert list(plain_tasks(wf, mask, end)) == list(TaskIterator(wf.task_tree, state=mask,
+                                                                                 end_at_spec=end))
                     checked += 1
+                join = loaded.spec.task_specs[end]
+                for task in wf.tasks.values():  # "may the end join fire?" asked from every task's place
+                    assert EngineEndJoin._check_threshold_unstructured(join, task) == \
+                        _EndJoin._check_threshold_unstructured(join, task)
             assert checked == len(rows) * len(MASKS)
     finally:
         engine.dispose()
