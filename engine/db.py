@@ -58,6 +58,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     else:
         kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_deserializer", json_loads)
     engine = create_engine(url, **kwargs)
     engine.cache_key = uuid.uuid4().hex  # keys per-database caches (parsed specs) safely across engines
     if engine.dialect.name == "sqlite":
@@ -75,6 +76,15 @@ def _json_default(value):
     if isinstance(value, set | frozenset):
         return list(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_loads(text: str | bytes):
+    """Parse JSON column text (orjson; the standard parser for what it refuses, such as NaN or Infinity
+    written by the standard encoder)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _json_dumps(value) -> str:

@@ -25,6 +25,7 @@ from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
+from .db import json_loads
 from .services import EngineServiceTask
 from .tree import EngineEndJoin, EngineTask, EngineWorkflow
 
@@ -221,12 +222,7 @@ def _dumps(obj_dict) -> str:
         return json.dumps(obj_dict, cls=SERIALIZER._encoder_cls, separators=(",", ":"), ensure_ascii=False)
 
 
-def _loads(text: str):
-    """Parse stored JSON (orjson; the standard parser for what it refuses, such as NaN written by json)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+_loads = json_loads  # stored state: orjson, the standard parser for what it refuses (NaN written by json)
 
 
 def dump_specs(spec, subprocess_specs: dict) -> str:

@@ -9,6 +9,7 @@ from flask import Flask, url_for
 
 from . import config as app_config
 from . import db, errors
+from .json_provider import OrjsonProvider
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings, database, domain handlers, error mapping, blueprints."""
     app = Flask(__name__, instance_relative_config=False)
+    app.json = OrjsonProvider(app)
     init_config(app, config)
     init_domain(app)
     db.init_app(app)
