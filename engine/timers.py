@@ -312,6 +312,10 @@ def retry_due_incidents(session: Session, actor: str = "timer", limit: int = 50)
     return done
 
 
+#: How often a busy sweeper looks for service-task incidents whose retry backoff has passed.
+INCIDENT_CHECK_SECONDS = 1.0
+
+
 class Sweeper:
     """The worker batch loop: claim and commit, fire in short transactions, repeat until idle."""
 
@@ -320,6 +324,7 @@ class Sweeper:
         self.factory = factory
         self.owner = owner or default_owner()
         self.batch, self.chunk, self.lease_seconds = batch, chunk, lease_seconds
+        self._next_incident_check = 0.0
 
     def run_once(self) -> SweepStats:
         """One batch: claim up to `batch` timers and fire them; also retry due incidents."""
@@ -331,8 +336,10 @@ class Sweeper:
             with db.unit_of_work(self.factory) as session:
                 for timer_id, instance_id in claimed[start:start + self.chunk]:
                     self._count(stats, fire(session, timer_id, self.owner, instance_id=instance_id))
-        with db.unit_of_work(self.factory) as session:
-            stats.retried_incidents = retry_due_incidents(session)
+        if time.monotonic() >= self._next_incident_check:  # at most once a second: a write transaction
+            self._next_incident_check = time.monotonic() + INCIDENT_CHECK_SECONDS
+            with db.unit_of_work(self.factory) as session:
+                stats.retried_incidents = retry_due_incidents(session)
         return stats
 
     def run(self, max_batches: int | None = None, max_seconds: float | None = None) -> SweepStats:

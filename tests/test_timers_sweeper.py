@@ -130,3 +130,35 @@ def test_the_sweeper_retries_service_incidents_after_their_backoff(session, fact
     session.rollback()  # end the test's own read snapshot (SQLite WAL) before looking again
     session.refresh(incident)
     assert incident.status == "resolved"
+
+
+def test_busy_timers_are_swept_together_not_one_wake_up_each(factory):
+    """After a sweep, the next-due wake-up is never sooner than MIN_SWEEP_GAP_SECONDS: timers falling due
+    every few milliseconds are fired by one sweep each tenth of a second (the poll still runs)."""
+    worker = scheduler.TimerScheduler(factory, poll_seconds=60, min_gap_seconds=0.5)
+    worker.scheduler.start(paused=True)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        worker.last_sweep_at = now
+        worker.arm(now + dt.timedelta(milliseconds=20))
+        run_at = worker.scheduler.get_job(scheduler.NEXT_DUE_JOB).next_run_time
+        assert run_at >= now + dt.timedelta(seconds=0.5)
+        worker.last_sweep_at = now - dt.timedelta(seconds=5)  # idle for a while: wake at the due time
+        worker.arm(now + dt.timedelta(seconds=1))
+        run_at = worker.scheduler.get_job(scheduler.NEXT_DUE_JOB).next_run_time
+        assert run_at == now + dt.timedelta(seconds=1)
+    finally:
+        worker.shutdown(wait=False)
+
+
+def test_a_busy_sweeper_looks_for_incidents_once_a_second(factory, monkeypatch):
+    """Incident retries are looked for on the first sweep and then at most once per INCIDENT_CHECK_SECONDS."""
+    looked = []
+    monkeypatch.setattr(timers, "retry_due_incidents", lambda session, *a, **k: looked.append(1) or 0)
+    sweeper = timers.Sweeper(factory, owner="w")
+    for _ in range(5):
+        sweeper.run_once()
+    assert len(looked) == 1
+    sweeper._next_incident_check = time.monotonic() - 0.001  # a second later
+    sweeper.run_once()
+    assert len(looked) == 2
