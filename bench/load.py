@@ -5,7 +5,8 @@ Modes, run one after the other:
 - embedded: `idiflow serve` on a fresh SQLite file (one process; its embedded sweeper fires the timers),
 - scaled:   `scripts/scaled.sh --web 2 --workers 2` on a private PostgreSQL cluster it starts itself.
 
-Traffic (JSON API, bearer tokens, persistent HTTP/1.1 connections, closed loop, one thread each):
+Traffic (JSON API, bearer tokens, persistent HTTP/1.1 connections, closed loop: each thread is one user
+who sends the next request when the last is answered; 4 inbox users and 10 case workers by default):
 - inbox:    GET  /api/v1/tasks?limit=20           (`--inbox-threads`, underwriters' inbox)
 - open:     GET  /api/v1/tasks/<id>               } `--complete-threads`, each over its own share of
 - complete: POST /api/v1/tasks/<id>/complete      } the seeded tasks (so no two threads race for one)
@@ -426,8 +427,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--modes", default="embedded,scaled")
     parser.add_argument("--tasks", type=int, default=9000, help="review tasks seeded for the completers")
-    parser.add_argument("--inbox-threads", type=int, default=3)
-    parser.add_argument("--complete-threads", type=int, default=3)
+    # Closed loop: each thread is one user waiting for every answer, so the thread counts set how hard the
+    # server is pushed. 4 + 10 (+1 owner) keep both cores busy; fewer leave the server partly idle.
+    parser.add_argument("--inbox-threads", type=int, default=4)
+    parser.add_argument("--complete-threads", type=int, default=10)
     parser.add_argument("--report-rate", type=float, default=5.0, help="owner reports per second (0: none)")
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
