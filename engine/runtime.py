@@ -49,11 +49,10 @@ class Loaded:
 
 # Hot statements are built once: building a statement and its cache key costs more than running it.
 _INSTANCES = ProcessInstance.__table__
-# populate_existing: a row this session loaded earlier is refreshed from the locked read, never reused stale.
-_LOCK = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id"))
-         .execution_options(populate_existing=True))
-_LOCK_FOR_UPDATE = _LOCK.with_for_update()
 _INSTANCE_KEYS = [c.key for c in _INSTANCES.columns]
+_READ_INSTANCE = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("instance_id"))
+_LOCK = db.Prepared(_READ_INSTANCE)
+_LOCK_FOR_UPDATE = db.Prepared(_READ_INSTANCE.with_for_update())
 _INSERT_INSTANCE = db.Prepared(insert(_INSTANCES).returning(_INSTANCES.c.id),
                                [k for k in _INSTANCE_KEYS if k != "id"])
 _UPDATE_INSTANCE = db.Prepared(
@@ -71,12 +70,14 @@ _GIVEN_DEFINITION = db.Prepared(select(_DEFINITIONS.c.id, _DEFINITIONS.c.version
 
 
 def lock(session: Session, instance_id: int) -> ProcessInstance:
-    """Load the instance row, locked against concurrent writers (FOR UPDATE on PostgreSQL)."""
-    query = _LOCK if session.get_bind().dialect.name == "sqlite" else _LOCK_FOR_UPDATE
-    row = session.scalars(query, {"instance_id": instance_id}).first()
-    if row is None:
+    """Load the instance row, locked against concurrent writers (FOR UPDATE on PostgreSQL), as the session's
+    object refreshed from this read (one Core statement; the ORM's loader costs more than the query)."""
+    connection = session.connection()
+    query = _LOCK if connection.dialect.name == "sqlite" else _LOCK_FOR_UPDATE
+    found = query.first(connection, {"instance_id": instance_id})
+    if found is None:
         raise InstanceNotFound(f"No process instance with id {instance_id}.", instance_id=instance_id)
-    return row
+    return db.adopt(session, ProcessInstance, dict(zip(_INSTANCE_KEYS, found, strict=True)))
 
 
 def definition_for_start(session: Session, process_id: str, version: int | None = None) -> tuple[int, int]:

@@ -18,6 +18,7 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
@@ -147,19 +148,21 @@ def claim_rows(session: Session, owner: str, limit: int = 100,
 
 # Built once, run on the session's connection: firing is the sweeper's hot path (no ORM round trips).
 _T = Timer.__table__
-_LEASE_OF = select(_T.c.status, _T.c.lease_owner, _T.c.instance_id, _T.c.task_name, _T.c.due_at,
-                   _T.c.attempts).where(_T.c.id == bindparam("t_id"))
-_CLOSE = (update(_T).where(_T.c.id == bindparam("t_id"))
-          .values(status=bindparam("t_status"), lease_owner=None, lease_expires_at=None))
-_RELEASE = (update(_T).where(_T.c.id == bindparam("t_id"))
-            .values(status="waiting", due_at=bindparam("t_due"), lease_owner=None, lease_expires_at=None))
+_LEASE_OF = db.Prepared(select(_T.c.status, _T.c.lease_owner, _T.c.instance_id, _T.c.task_name, _T.c.due_at,
+                              _T.c.attempts).where(_T.c.id == bindparam("t_id")))
+_CLOSE = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"))
+                     .values(status=bindparam("t_status"), lease_owner=None, lease_expires_at=None),
+                     ("t_id", "t_status"))
+_RELEASE = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"))
+                       .values(status="waiting", due_at=bindparam("t_due"), lease_owner=None,
+                               lease_expires_at=None), ("t_id", "t_due"))
 # After the save, projections have marked the row fired (or waiting again: a cycle's next occurrence, or
 # cancelled: a cycle's last one). Still 'leased' means the forced task did not fire: no row comes back.
-_MARK_FIRED = (update(_T).where(_T.c.id == bindparam("t_id"), _T.c.status != "leased")
-               .values(status=case((_T.c.status == "waiting", "waiting"), else_="fired"),
-                       fired_at=bindparam("t_now"), lag_ms=bindparam("t_lag"), lease_owner=None,
-                       lease_expires_at=None)
-               .returning(_T.c.id))
+_MARK_FIRED = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"), _T.c.status != "leased")
+                          .values(status=case((_T.c.status == "waiting", "waiting"), else_="fired"),
+                                  fired_at=bindparam("t_now"), lag_ms=bindparam("t_lag"), lease_owner=None,
+                                  lease_expires_at=None)
+                          .returning(_T.c.id), ("t_id", "t_now", "t_lag"))
 
 
 def _reload(session: Session, timer_id: str) -> Timer | None:
@@ -167,8 +170,18 @@ def _reload(session: Session, timer_id: str) -> Timer | None:
                            .execution_options(populate_existing=True)).first()
 
 
-def _lease_of(session: Session, timer_id: str):
-    return session.connection().execute(_LEASE_OF, {"t_id": timer_id}).first()
+class _Lease(NamedTuple):
+    status: str
+    lease_owner: str | None
+    instance_id: int
+    task_name: str
+    due_at: dt.datetime
+    attempts: int
+
+
+def _lease_of(session: Session, timer_id: str) -> _Lease | None:
+    found = _LEASE_OF.first(session.connection(), {"t_id": timer_id})
+    return _Lease(*found) if found is not None else None
 
 
 def fire(session: Session, timer_id: str, owner: str, actor: str = "timer",
@@ -219,7 +232,7 @@ def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, 
         return "skipped"
     due, now = projections.timer_due(task), clock.now()
     if due is None or due > now:
-        session.connection().execute(_RELEASE, {"t_id": timer_id, "t_due": due or row.due_at})
+        _RELEASE.execute(session.connection(), {"t_id": timer_id, "t_due": due or row.due_at})
         return "not_due"
     # Spiff compares `due < now` strictly; a timer due exactly now is forced, never left for a second later.
     definition = task.task_spec.event_definition
@@ -230,8 +243,7 @@ def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, 
     runtime.advance(session, loaded)
     runtime.save(session, loaded)
     lag_ms = max(0, int((now - due).total_seconds() * 1000))
-    marked = session.connection().execute(_MARK_FIRED, {"t_id": timer_id, "t_now": now,
-                                                        "t_lag": lag_ms}).first()
+    marked = _MARK_FIRED.first(session.connection(), {"t_id": timer_id, "t_now": now, "t_lag": lag_ms})
     if marked is None:
         raise RuntimeError(f"Timer {timer_id} ({row.task_name}) was forced but its task did not fire.")
     if row.attempts > 1:  # an earlier attempt failed: close its incident
@@ -243,7 +255,7 @@ def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, 
 
 
 def _close(session: Session, timer_id: str, status: str) -> None:
-    session.connection().execute(_CLOSE, {"t_id": timer_id, "t_status": status})
+    _CLOSE.execute(session.connection(), {"t_id": timer_id, "t_status": status})
 
 
 def _record_failure(session: Session, timer_id: str, err: Exception, actor: str) -> None:
