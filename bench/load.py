@@ -5,8 +5,9 @@ Modes, run one after the other:
 - embedded: `idiflow serve` on a fresh SQLite file (one process; its embedded sweeper fires the timers),
 - scaled:   `scripts/scaled.sh --web 2 --workers 2` on a private PostgreSQL cluster it starts itself.
 
-Traffic (JSON API, bearer tokens, persistent HTTP/1.1 connections, closed loop: each thread is one user
-who sends the next request when the last is answered; 4 inbox users and 10 case workers by default):
+Traffic (JSON API, bearer tokens, persistent HTTP/1.1 connections, one thread per user): 4 inbox users in
+a closed loop (the next request as soon as the last is answered), 12 case workers who together open and
+complete up to `--complete-rate` (110) tasks a second, one owner:
 - inbox:    GET  /api/v1/tasks?limit=20           (`--inbox-threads`, underwriters' inbox)
 - open:     GET  /api/v1/tasks/<id>               } `--complete-threads`, each over its own share of
 - complete: POST /api/v1/tasks/<id>/complete      } the seeded tasks (so no two threads race for one)
@@ -194,7 +195,7 @@ class Client:
 
 
 def run_load(port: int, seeded: Seeded, seconds: float, inbox_threads: int, complete_threads: int,
-             report_rate: float) -> tuple[Stats, float]:
+             report_rate: float, complete_rate: float = 0.0) -> tuple[Stats, float]:
     """Run every kind of traffic until the deadline; returns the stats and the elapsed wall time."""
     stats, stop = Stats(), threading.Event()
     tokens = seeded.worker_tokens
@@ -206,9 +207,14 @@ def run_load(port: int, seeded: Seeded, seconds: float, inbox_threads: int, comp
 
     def case_worker(i: int) -> None:
         client = Client(port, tokens[(i + inbox_threads) % len(tokens)], stats)
+        # Each case worker opens and completes one task per `interval` at most (complete_rate in all);
+        # a worker that falls behind goes on at once, so a slow server shows as fewer completions.
+        interval = complete_threads / complete_rate if complete_rate > 0 else 0.0
+        next_at = time.monotonic() + interval * i / complete_threads  # spread the workers' starts
         for task_id in seeded.task_ids[i::complete_threads]:
-            if stop.is_set():
+            if stop.wait(max(0.0, next_at - time.monotonic())):
                 return
+            next_at = max(next_at + interval, time.monotonic() - interval)
             if client.call("open", "GET", f"/api/v1/tasks/{task_id}") is not None:
                 client.call("complete", "POST", f"/api/v1/tasks/{task_id}/complete",
                             {"data": {"approved": True, "comment": "load test"}})
@@ -383,12 +389,14 @@ def run_mode(mode: str, args, workdir: Path) -> dict[str, float]:
         wait_ready(port, proc)
         if mode == "scaled":
             seeded = seed(url, args.tasks, args.inbox_threads + args.complete_threads)
-        print(f"  {mode}: server ready on 127.0.0.1:{port}; {args.seconds:.0f} s of load", flush=True)
+        offered = f"{args.complete_rate:g} completions/s offered" if args.complete_rate > 0 else "unpaced"
+        print(f"  {mode}: server ready on 127.0.0.1:{port}; {args.seconds:.0f} s of load ({args.inbox_threads} "
+              f"inbox users, {args.complete_threads} case workers, {offered})", flush=True)
         window = dt.datetime.now(dt.UTC)
         pg_data = workdir / "pg" / "data" if mode == "scaled" else None
         cpu_before, server_before = time.process_time(), server_cpu(proc.pid, pg_data)
         stats, elapsed = run_load(port, seeded, args.seconds, args.inbox_threads, args.complete_threads,
-                                  args.report_rate)
+                                  args.report_rate, args.complete_rate)
         client_cpu, server_after = time.process_time() - cpu_before, server_cpu(proc.pid, pg_data)
         figures = summarize(mode, stats, elapsed)
         print(f"  load generator CPU: {100 * client_cpu / elapsed:.0f}% of one core; load average at the end "
@@ -427,10 +435,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--modes", default="embedded,scaled")
     parser.add_argument("--tasks", type=int, default=9000, help="review tasks seeded for the completers")
-    # Closed loop: each thread is one user waiting for every answer, so the thread counts set how hard the
-    # server is pushed. 4 + 10 (+1 owner) keep both cores busy; fewer leave the server partly idle.
+    # Inbox users are a closed loop (each waits for every answer): they take whatever the server has left.
+    # Case workers open and complete at --complete-rate in all (0: as fast as they can), enough of them that
+    # each has time for a slow answer: the test asks whether the server sustains that rate and how much
+    # inbox traffic it serves beside it.
     parser.add_argument("--inbox-threads", type=int, default=4)
-    parser.add_argument("--complete-threads", type=int, default=10)
+    parser.add_argument("--complete-threads", type=int, default=12)
+    parser.add_argument("--complete-rate", type=float, default=110.0,
+                        help="task completions per second offered by all case workers together (0: unpaced)")
     parser.add_argument("--report-rate", type=float, default=5.0, help="owner reports per second (0: none)")
     parser.add_argument("--web", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
