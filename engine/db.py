@@ -9,6 +9,7 @@ import decimal
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -78,23 +79,30 @@ def _json_default(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+#: A run of 19 digits may be an integer beyond 64 bits, which orjson would read as a float.
+_LONG_NUMBER = re.compile(r"\d{19}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+
+
 def json_loads(text: str | bytes):
-    """Parse JSON column text (orjson; the standard parser for what it refuses, such as NaN or Infinity
-    written by the standard encoder)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    """Parse stored JSON exactly as the standard parser would: orjson, except for text it refuses (NaN or
+    Infinity written by the standard encoder) and text with a 19-digit run (a huge integer stays an int)."""
+    if (_LONG_NUMBER_BYTES if isinstance(text, bytes) else _LONG_NUMBER).search(text) is None:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
 
 
 def _json_dumps(value) -> str:
     """The text of a JSON column: orjson (several times faster than the standard encoder, which matters on
-    every insert), or the standard encoder for what orjson refuses (dict keys that are not strings).
-    Both write UTF-8 text rather than \\u escapes."""
+    every insert), or the standard encoder for what orjson refuses (dict keys that are not strings, integers
+    beyond 64 bits, lone surrogates: written as \\u escapes). Non-finite floats are written as null."""
     try:
         return orjson.dumps(value, default=_json_default).decode()
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
+        return json.dumps(value, default=_json_default)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -184,15 +192,22 @@ class Checkpointer:
     def _run(self) -> None:
         while True:
             time.sleep(self.interval)
-            for path in self.paths():
-                if not os.path.exists(path) or not self.checkpoint(path):
-                    with self._lock:
-                        for engine, watched in list(self._files.items()):
-                            if watched == path:
-                                del self._files[engine]
+            for path in self.paths():  # an engine's file stays watched for as long as the engine lives
+                if os.path.exists(path):  # (a new database's file appears at its first connection)
+                    self.checkpoint(path)
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child has none of its parent's threads, and the lock may have been held at the fork."""
+        self._lock = threading.Lock()
+        self._thread = None
+        if self._files:
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="idiflow-sqlite-checkpoint", daemon=True)
+            self._thread.start()
 
 
 CHECKPOINTER = Checkpointer()
+os.register_at_fork(after_in_child=CHECKPOINTER._after_fork_in_child)
 
 
 class Prepared:

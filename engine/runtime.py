@@ -71,7 +71,10 @@ _GIVEN_DEFINITION = db.Prepared(select(_DEFINITIONS.c.id, _DEFINITIONS.c.version
 
 def lock(session: Session, instance_id: int) -> ProcessInstance:
     """Load the instance row, locked against concurrent writers (FOR UPDATE on PostgreSQL), as the session's
-    object refreshed from this read (one Core statement; the ORM's loader costs more than the query)."""
+    object refreshed from this read (one Core statement; the ORM's loader costs more than the query).
+    Pending ORM changes are flushed first, as the ORM's autoflush would, so the read cannot undo them."""
+    if session.dirty or session.new or session.deleted:
+        session.flush()
     connection = session.connection()
     query = _LOCK if connection.dialect.name == "sqlite" else _LOCK_FOR_UPDATE
     found = query.first(connection, {"instance_id": instance_id})

@@ -213,16 +213,19 @@ _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATAC
 def _dumps(obj_dict) -> str:
     """Compact JSON of a converted workflow or spec, as Spiff's encoder would write it.
 
-    What orjson refuses (dict keys that are not strings, integers beyond 64 bits) goes to the standard
-    encoder, which converts or rejects it as Spiff always did. Text is written as UTF-8, not \\u escapes.
+    What orjson refuses (dict keys that are not strings, integers beyond 64 bits, lone surrogates) goes to
+    the standard encoder, which converts or rejects it as Spiff always did. Text is written as UTF-8, not
+    \\u escapes. Two differences from Spiff's encoder: NaN and infinities are written as null, and a bare
+    UUID in task data as its text (task data comes from forms, messages and handler results, all JSON, and
+    from restricted scripts, which cannot make either without the helpers offering it).
     """
     try:
         return orjson.dumps(obj_dict, default=_SPIFF_DEFAULT, option=_ORJSON_OPTIONS).decode()
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(obj_dict, cls=SERIALIZER._encoder_cls, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(obj_dict, cls=SERIALIZER._encoder_cls, separators=(",", ":"))
 
 
-_loads = json_loads  # stored state: orjson, the standard parser for what it refuses (NaN written by json)
+_loads = json_loads  # stored state: orjson, or the standard parser (NaN written by it, huge integers)
 
 
 def dump_specs(spec, subprocess_specs: dict) -> str:

@@ -62,7 +62,10 @@ def _check_open(row: HumanTask, task_id: str) -> HumanTask:
 
 
 def _lock_task(session: Session, task_id: str) -> tuple[HumanTask, ProcessInstance]:
-    """The task's inbox row and its instance row, read fresh in one locked query (FOR UPDATE on PostgreSQL)."""
+    """The task's inbox row and its instance row, read fresh in one locked query (FOR UPDATE on PostgreSQL);
+    pending ORM changes are flushed first, as the ORM's autoflush would."""
+    if session.dirty or session.new or session.deleted:
+        session.flush()
     connection = session.connection()
     query = _TASK_AND_INSTANCE if connection.dialect.name == "sqlite" else _TASK_AND_INSTANCE_FOR_UPDATE
     found = query.first(connection, {"task_id": task_id})

@@ -43,6 +43,8 @@ def test_the_thread_checkpoints_a_watched_database(tmp_path):
     path = tmp_path / "bg.db"
     engine = db.make_engine(f"sqlite:///{path}")
     try:
+        time.sleep(3 * db.CHECKPOINT_SECONDS)  # the file does not exist yet: it stays watched all the same
+        assert not path.exists() and str(path) in db.CHECKPOINTER.paths()
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE t (x TEXT)"))
             conn.execute(text("INSERT INTO t VALUES (:x)"), [{"x": "y" * 3000} for _ in range(100)])
@@ -59,3 +61,18 @@ def test_a_vanished_database_is_not_created_again(tmp_path):
     gone = tmp_path / "gone.db"
     assert db.CHECKPOINTER.checkpoint(str(gone)) is False
     assert not gone.exists()
+
+
+def test_a_forked_child_checkpoints_with_its_own_thread(tmp_path):
+    """After fork (gunicorn workers), the child gets a fresh lock and its own checkpoint thread."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'fork.db'}")
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: report through the exit code only
+            ok = db.CHECKPOINTER._thread is not None and db.CHECKPOINTER._thread.is_alive() \
+                and db.CHECKPOINTER._lock.acquire(timeout=1)
+            os._exit(0 if ok else 1)
+        _pid, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        engine.dispose()

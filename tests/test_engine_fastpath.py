@@ -51,21 +51,29 @@ def test_prepared_first_returns_typed_values_like_the_orm(session, deploy):
 
 
 def test_complete_task_refreshes_objects_the_session_already_holds(session, deploy):
-    """Stale copies of the task and instance in the identity map are the objects updated and returned."""
+    """Copies of the task and instance in the identity map are the objects updated and returned: values
+    changed in the database behind them are read fresh, changes made to them before are flushed first
+    (as the ORM's autoflush would), never silently dropped."""
+    from sqlalchemy import update
+
     deploy("eng_review.bpmn")
     inst, task = _start_review(session)
     held_task = session.get(HumanTask, task.id)
     held_inst = session.get(ProcessInstance, inst.id)
     version = held_inst.version_id
-    held_task.title = "stale in memory"  # must be replaced by the fresh read, as populate_existing did
+    session.execute(update(HumanTask).where(HumanTask.id == task.id).values(case_title="changed in the database"),
+                    execution_options={"synchronize_session": False})
+    held_task.priority = 7  # a pending change of the caller's
 
     done = tasks.complete_task(session, task.id, {"approved": True}, "bob")
     commit(session)
 
     assert done is held_task and done.status == "completed" and done.completed_by == "bob"
-    assert done.title != "stale in memory"
+    assert done.case_title == "changed in the database" and done.priority == 7
     assert held_inst.status == "completed" and held_inst.version_id == version + 1
     assert done in session and held_inst in session
+    session.expire_all()
+    assert session.get(HumanTask, task.id).priority == 7
 
 
 def test_complete_task_attaches_fresh_rows_to_the_session(session, deploy):
@@ -171,3 +179,31 @@ def test_sqlite_timestamps_are_written_as_sqlalchemy_writes_them():
     assert fast(None) is None
     with pytest.raises(ValueError, match="naive"):
         fast(dt.datetime(2027, 1, 1))
+
+
+def test_json_columns_keep_huge_integers_and_odd_text(session):
+    """A JSON column holding an integer beyond 64 bits reads back as that integer; a lone surrogate is stored
+    as an escape (not as text the database would refuse)."""
+    from engine import audit
+    from engine.models import AuditEvent
+
+    audit.record(session, "alice", "probe-big", data={"n": 2**70, "odd": "a\ud800"})
+    commit(session)
+    [row] = session.scalars(select(AuditEvent).where(AuditEvent.action == "probe-big")).all()
+    session.expire(row)
+    assert row.data == {"n": 2**70, "odd": "a\ud800"} and isinstance(row.data["n"], int)
+
+
+def test_the_instance_lock_keeps_pending_changes(session, deploy):
+    """runtime.lock reads the row with Core; changes made to the object before are flushed, not undone."""
+    from engine import runtime
+
+    deploy("eng_review.bpmn")
+    inst, _task = _start_review(session, "F-9")
+    row = runtime.lock(session, inst.id)
+    row.title = "changed before the second lock"
+    again = runtime.lock(session, inst.id)
+    assert again is row and row.title == "changed before the second lock"
+    commit(session)
+    session.expire_all()
+    assert instances.get_instance(session, inst.id).title == "changed before the second lock"

@@ -218,3 +218,23 @@ def test_states_written_by_the_standard_encoder_still_load(waiting):
     back = serialization.load_state(legacy, loaded_def.spec, loaded_def.subprocess_specs)
     [ready] = [t for t in back.tasks.values() if t.task_spec.name == "Task_review"]
     assert ready.data["note"] == "龙岗" and ready.data["ratio"] != ready.data["ratio"]  # NaN
+
+
+def test_huge_integers_and_odd_text_survive_the_fast_json(waiting):
+    """Integers beyond 64 bits stay integers (orjson would read them as floats), a lone surrogate is
+    written as an escape (orjson refuses it); NaN is written as null (documented difference)."""
+    _row, loaded_def = next((r, d) for r, d in waiting if r.process_id == "eng_review")
+    wf = runtime.new_workflow(loaded_def)
+    wf.get_tasks(state=TaskState.READY)[0].data.update({"amount": 7, "big": 2**70, "neg": -(2**64),
+                                                        "odd": "a\ud800b", "nan": float("nan")})
+    wf.do_engine_steps()
+    back = serialization.load_state(serialization.dump_state(wf), loaded_def.spec, loaded_def.subprocess_specs)
+    [ready] = [t for t in back.tasks.values() if t.task_spec.name == "Task_review"]
+    assert ready.data["big"] == 2**70 and isinstance(ready.data["big"], int) and ready.data["neg"] == -(2**64)
+    assert ready.data["odd"] == "a\ud800b"
+    wf2 = runtime.new_workflow(loaded_def)
+    wf2.get_tasks(state=TaskState.READY)[0].data.update({"amount": 7, "nan": float("nan")})
+    wf2.do_engine_steps()
+    again = serialization.load_state(serialization.dump_state(wf2), loaded_def.spec, loaded_def.subprocess_specs)
+    [ready] = [t for t in again.tasks.values() if t.task_spec.name == "Task_review"]
+    assert ready.data["nan"] is None

@@ -38,11 +38,10 @@ def test_responses_mean_what_flasks_encoder_would_write():
 
 
 def test_what_orjson_refuses_goes_to_flasks_encoder():
-    """Integer keys and indentation are Flask's (standard encoder); NaN in a request body still parses."""
+    """Integer keys and indentation are Flask's (standard encoder); escaped text parses."""
     ours, flask = _pair()
     assert ours.dumps({2027: "a"}) == flask.dumps({2027: "a"}) == '{"2027": "a"}'
     assert ours.dumps({"a": 1}, indent=2) == flask.dumps({"a": 1}, indent=2)
-    assert ours.loads('{"x": NaN}')["x"] != ours.loads('{"x": NaN}')["x"]
     assert ours.loads(b'{"note": "\\u9f99\\u5c97"}') == {"note": "龙岗"}
 
 
@@ -57,3 +56,13 @@ def test_the_app_uses_it(tmp_path):
 
         response = jsonify({"z": 1, "a": "龙岗"})
     assert response.get_data(as_text=True) == '{"a":"龙岗","z":1}\n'
+
+
+def test_request_bodies_keep_huge_integers_and_refuse_nan():
+    """Bodies parse as the standard parser would (huge integers stay integers); NaN is not JSON: refused."""
+    import pytest
+
+    ours, _flask = _pair()
+    assert ours.loads('{"n": 1180591620717411303424}') == {"n": 2**70}
+    with pytest.raises(ValueError, match="NaN"):
+        ours.loads('{"x": NaN}')

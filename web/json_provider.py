@@ -3,18 +3,21 @@ the standard encoder costs several times more per response (a 20-row inbox page:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
 
 _COMPACT = {"separators": (",", ":")}
+_LONG, _LONG_BYTES = re.compile(r"\d{19}"), re.compile(rb"\d{19}")
 
 
 class OrjsonProvider(DefaultJSONProvider):
     """Flask's defaults (sorted keys, its conversions: dates as HTTP dates, Decimal and UUID as text,
-    dataclasses as objects), encoded by orjson; text is UTF-8 rather than \\u escapes. Calls with options
-    orjson does not have (indent, a custom default) and values it refuses go to Flask's own encoder."""
+    dataclasses as objects), encoded by orjson; text is UTF-8 rather than \\u escapes and NaN is written as
+    null. Calls with options orjson does not have (indent, a custom default) and values it refuses go to
+    Flask's own encoder."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if not kwargs or kwargs == _COMPACT:  # plain calls, and response() outside debug mode
@@ -28,9 +31,17 @@ class OrjsonProvider(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse a request body: orjson, or the standard parser for 19-digit numbers (integers beyond 64 bits
+        stay integers). NaN and Infinity are not JSON and are refused (the API answers 400)."""
         if not kwargs:
-            try:
-                return orjson.loads(s)
-            except orjson.JSONDecodeError:  # what orjson refuses (NaN, ...): the standard parser decides
-                pass
+            if (_LONG_BYTES if isinstance(s, bytes) else _LONG).search(s) is None:
+                try:
+                    return orjson.loads(s)
+                except orjson.JSONDecodeError:
+                    pass
+            kwargs["parse_constant"] = _refuse_constant
         return super().loads(s, **kwargs)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
