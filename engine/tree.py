@@ -50,13 +50,14 @@ def _leaf_depth(task, stack: list, depth: int) -> int:
     return depth
 
 
-def bpmn_tasks(workflow: BpmnWorkflow, state: int) -> list:
-    """What `list(BpmnTaskIterator(workflow.task_tree, state=state))` returns, computed directly."""
+def bpmn_tasks(workflow: BpmnWorkflow, state: int, root=None, spec_name: str | None = None) -> list:
+    """What `list(BpmnTaskIterator(root or workflow.task_tree, state=state, spec_name=spec_name))` returns,
+    computed directly."""
     subprocesses = workflow.top_workflow.subprocesses
     min_state = _min_state(state)
     skip_finished_subprocesses = state <= _FINISHED
     found = []
-    stack = [workflow.task_tree]
+    stack = [root if root is not None else workflow.task_tree]
     depth = 0
     while stack:
         task = stack.pop()
@@ -71,7 +72,7 @@ def bpmn_tasks(workflow: BpmnWorkflow, state: int) -> list:
             depth += 1
         elif stack:
             depth = _leaf_depth(task, stack, depth)
-        if task._state & state:
+        if task._state & state and (spec_name is None or task.task_spec.name == spec_name):
             found.append(task)
     return found
 
@@ -156,6 +157,13 @@ class EngineWorkflow(BpmnWorkflow):
             if EngineWorkflow.VERIFY:
                 expected = list(BpmnTaskIterator(self.task_tree, state=kwargs["state"]))
                 assert found == expected, f"fast walk differs for state {kwargs['state']}: {found} != {expected}"
+            return found
+        if first_task is not None and len(kwargs) == 1 and "spec_name" in kwargs:
+            # a catching event resets the other tasks of its spec below it (CatchingEvent._run_hook)
+            found = bpmn_tasks(self, TaskState.ANY_MASK, first_task, kwargs["spec_name"])
+            if EngineWorkflow.VERIFY:
+                expected = list(BpmnTaskIterator(first_task, spec_name=kwargs["spec_name"]))
+                assert found == expected, f"fast walk differs below {first_task} for {kwargs['spec_name']}"
             return found
         return super().get_tasks(first_task, **kwargs)
 

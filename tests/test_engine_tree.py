@@ -51,6 +51,10 @@ def test_every_walk_of_the_whole_demo_matches_spiff(sqlite_template, tmp_path, v
                     assert list(plain_tasks(wf, mask, end)) == list(TaskIterator(wf.task_tree, state=mask,
                                                                                  end_at_spec=end))
                     checked += 1
+                for task in list(wf.tasks.values())[::3]:  # a catching event's reset walk, from many places
+                    name = task.task_spec.name
+                    assert bpmn_tasks(wf, TaskState.ANY_MASK, task, name) == \
+                        list(BpmnTaskIterator(task, spec_name=name))
                 join = loaded.spec.task_specs[end]
                 for task in wf.tasks.values():  # "may the end join fire?" asked from every task's place
                     assert EngineEndJoin._check_threshold_unstructured(join, task) == \
