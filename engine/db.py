@@ -272,6 +272,13 @@ class Prepared:
         cursor.close()
         return count
 
+    def last_row_id(self, connection: Connection, params: dict) -> int:
+        """Run an INSERT and return the rowid SQLite gave the new row (no RETURNING result to process)."""
+        cursor = self._cursor(connection, params)
+        row_id = cursor.lastrowid
+        cursor.close()
+        return row_id
+
     def first(self, connection: Connection, params: dict) -> tuple | None:
         """Run a SELECT (or INSERT ... RETURNING) and return its first row, result types processed."""
         cursor = self._cursor(connection, params)

@@ -55,6 +55,7 @@ _LOCK = db.Prepared(_READ_INSTANCE)
 _LOCK_FOR_UPDATE = db.Prepared(_READ_INSTANCE.with_for_update())
 _INSERT_INSTANCE = db.Prepared(insert(_INSTANCES).returning(_INSTANCES.c.id),
                                [k for k in _INSTANCE_KEYS if k != "id"])
+_INSERT_INSTANCE_SQLITE = db.Prepared(insert(_INSTANCES), [k for k in _INSTANCE_KEYS if k != "id"])
 _UPDATE_INSTANCE = db.Prepared(
     update(_INSTANCES).where(_INSTANCES.c.id == bindparam("b_id"),
                              _INSTANCES.c.version_id == bindparam("b_version")),
@@ -95,10 +96,14 @@ def definition_for_start(session: Session, process_id: str, version: int | None 
 
 
 def insert_instance(session: Session, values: dict) -> ProcessInstance:
-    """Insert a new instance row (every column but id and version_id) with one Core INSERT ... RETURNING id
-    and return it as a persistent object of the session."""
+    """Insert a new instance row (every column but id and version_id) with one Core INSERT (SQLite: its
+    rowid; elsewhere RETURNING id) and return it as a persistent object of the session."""
     values = {**values, "version_id": 1}
-    values["id"] = _INSERT_INSTANCE.first(session.connection(), values)[0]
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        values["id"] = _INSERT_INSTANCE_SQLITE.last_row_id(connection, values)
+    else:
+        values["id"] = _INSERT_INSTANCE.first(connection, values)[0]
     return db.adopt(session, ProcessInstance, values)
 
 
