@@ -9,7 +9,6 @@ import decimal
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -79,15 +78,22 @@ def _json_default(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-#: A run of 19 digits may be an integer beyond 64 bits, which orjson would read as a float.
-_LONG_NUMBER = re.compile(r"\d{19}")
-_LONG_NUMBER_BYTES = re.compile(rb"\d{19}")
+#: A run of 19 digits may be an integer beyond 64 bits, which orjson would read as a float. Found by mapping
+#: digits to "9" and everything else to a space, then a plain substring search (a regex costs ~20x more).
+_DIGITS_ONLY = bytes(57 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"9" * 19
+
+
+def has_long_number(text: str | bytes) -> bool:
+    """True if `text` holds a run of 19 or more digits."""
+    data = text.encode() if isinstance(text, str) else text
+    return _LONG_RUN in data.translate(_DIGITS_ONLY)
 
 
 def json_loads(text: str | bytes):
     """Parse stored JSON exactly as the standard parser would: orjson, except for text it refuses (NaN or
     Infinity written by the standard encoder) and text with a 19-digit run (a huge integer stays an int)."""
-    if (_LONG_NUMBER_BYTES if isinstance(text, bytes) else _LONG_NUMBER).search(text) is None:
+    if not has_long_number(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

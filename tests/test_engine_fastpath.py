@@ -207,3 +207,10 @@ def test_the_instance_lock_keeps_pending_changes(session, deploy):
     commit(session)
     session.expire_all()
     assert instances.get_instance(session, inst.id).title == "changed before the second lock"
+
+
+def test_long_digit_runs_are_found_in_text_and_bytes():
+    """The 19-digit check that sends huge integers to the standard parser: runs only, in str or bytes."""
+    assert db.has_long_number('{"n": 1180591620717411303424}') and db.has_long_number(b"x" + b"1" * 19)
+    assert db.has_long_number("龙岗" + "9" * 19)
+    assert not db.has_long_number("1" * 18 + "x" + "1" * 18) and not db.has_long_number('{"t": 1795488764.8095582}')

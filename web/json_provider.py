@@ -3,14 +3,14 @@ the standard encoder costs several times more per response (a 20-row inbox page:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
 
+from engine.db import has_long_number
+
 _COMPACT = {"separators": (",", ":")}
-_LONG, _LONG_BYTES = re.compile(r"\d{19}"), re.compile(rb"\d{19}")
 
 
 class OrjsonProvider(DefaultJSONProvider):
@@ -34,7 +34,7 @@ class OrjsonProvider(DefaultJSONProvider):
         """Parse a request body: orjson, or the standard parser for 19-digit numbers (integers beyond 64 bits
         stay integers). NaN and Infinity are not JSON and are refused (the API answers 400)."""
         if not kwargs:
-            if (_LONG_BYTES if isinstance(s, bytes) else _LONG).search(s) is None:
+            if not has_long_number(s):
                 try:
                     return orjson.loads(s)
                 except orjson.JSONDecodeError:
