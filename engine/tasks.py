@@ -26,16 +26,20 @@ _INSTANCE_KEYS = [c.key for c in _INSTANCES.columns]
 _READ_TASK = (select(_TASKS, _INSTANCES).join_from(_TASKS, _INSTANCES, _TASKS.c.instance_id == _INSTANCES.c.id)
               .where(_TASKS.c.id == bindparam("task_id")))
 _TASK_AND_INSTANCE = db.Prepared(_READ_TASK)
+_READ_TASK_ROW = db.Prepared(select(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
 _DEFINITION_OF = db.Prepared(select(_INSTANCES.c.definition_id).where(_INSTANCES.c.id == bindparam("instance_id")))
 _TASK_AND_INSTANCE_FOR_UPDATE = db.Prepared(_READ_TASK.with_for_update())
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:
-    """The inbox row of one task, read fresh (projections are written with Core statements)."""
-    row = session.get(HumanTask, task_id, populate_existing=True)
-    if row is None:
+    """The inbox row of one task, read fresh (projections are written with Core statements): one prepared
+    Core read attached as the session's object (pending ORM changes are flushed first, as autoflush would)."""
+    if session.dirty or session.new or session.deleted:
+        session.flush()
+    found = _READ_TASK_ROW.first(session.connection(), {"task_id": task_id})
+    if found is None:
         raise TaskNotFound(f"No task with id {task_id}.", task_id=task_id)
-    return row
+    return db.adopt(session, HumanTask, dict(zip(_TASK_KEYS, found, strict=True)))
 
 
 def form_schema(session: Session, task: HumanTask) -> dict | None:

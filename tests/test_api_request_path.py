@@ -128,7 +128,9 @@ def test_a_task_in_the_callers_own_plain_lane_opens_without_a_visibility_query(a
     task_id = client.get(f"{API}/tasks", headers=headers).json["items"][0]["id"]
     seen = statements(app)
     assert client.get(f"{API}/tasks/{task_id}", headers=headers).status_code == 200
-    assert len([s for s in seen if "FROM human_task" in s]) == 1
+    # the task itself is read by a prepared statement (engine.tasks.get_task: no cursor events): any
+    # human_task query seen here would be a visibility query
+    assert [s for s in seen if "FROM human_task" in s] == []
     assert client.get(f"{API}/tasks/{task_id}", headers={"Authorization": f"Bearer {other}"}).status_code == 403
 
 
