@@ -27,7 +27,7 @@ POLL_SECONDS = 1.0
 #: Sweeps start at least this far apart (unless a timer has waited a whole poll): when timers fall due every
 #: few milliseconds, one sweep fires the ones due in this window together instead of one sweep (five
 #: transactions, a scheduler wake-up) per timer. Timers fire at most this much later than they could.
-MIN_SWEEP_GAP_SECONDS = 0.1
+MIN_SWEEP_GAP_SECONDS = 0.25
 POLL_JOB, NEXT_DUE_JOB = "timers-poll", "timers-next-due"
 
 

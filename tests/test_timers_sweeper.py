@@ -134,7 +134,7 @@ def test_the_sweeper_retries_service_incidents_after_their_backoff(session, fact
 
 def test_busy_timers_are_swept_together_not_one_wake_up_each(factory):
     """After a sweep, the next-due wake-up is never sooner than MIN_SWEEP_GAP_SECONDS: timers falling due
-    every few milliseconds are fired by one sweep each tenth of a second (the poll still runs)."""
+    every few milliseconds are fired together, one sweep per gap (the poll still runs)."""
     worker = scheduler.TimerScheduler(factory, poll_seconds=60, min_gap_seconds=0.5)
     worker.scheduler.start(paused=True)
     try:
