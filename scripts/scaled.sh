@@ -65,6 +65,15 @@ if [ -z "${IDIFLOW_DATABASE_URL:-}" ]; then
   BIN=$(pg_bin)
   mkdir -p "$PG_DIR"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR" && chmod 700 "$PG_DIR"
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -w "$PG_DIR"; then
+    # A checkout under a private directory (mode 700 somewhere above it): the postgres user cannot reach
+    # var/pg there, so the cluster lives in the postgres user's own directory instead.
+    fallback=/var/lib/postgresql/idiflow-$PG_PORT
+    say "the postgres user cannot reach $PG_DIR (a parent directory is private); using $fallback"
+    rmdir "$PG_DIR" 2>/dev/null || true
+    PG_DIR=$fallback
+    mkdir -p "$PG_DIR" && chown postgres:postgres "$PG_DIR" && chmod 700 "$PG_DIR"
+  fi
   if [ ! -f "$PG_DIR/data/PG_VERSION" ]; then
     say "creating a PostgreSQL cluster in $PG_DIR/data (127.0.0.1:$PG_PORT)"
     as_pg "$BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
