@@ -84,8 +84,7 @@ if [ -z "${IDIFLOW_DATABASE_URL:-}" ]; then
   # on every acknowledged write surviving); the rest trims CPU: rare checkpoints write fewer full-page
   # images to the WAL, no JIT compilation for the metrics' counting queries, index-friendly costs, and
   # an eager autovacuum: the timer and inbox tables are queues (rows leave their index range as they are
-  # fired or completed), and until vacuum every scan steps over the dead entries of all of them
-  # (bench/load.py, 60 s: 245-255 inbox req/s with the default autovacuum, 304 with this).
+  # fired or completed), and until vacuum every scan steps over the dead entries of all of them.
   grep -q "^include_if_exists = 'idiflow.conf'" "$PG_DIR/data/postgresql.conf" \
     || printf "\n# idiflow scaled mode (scripts/scaled.sh)\ninclude_if_exists = 'idiflow.conf'\n" \
       >>"$PG_DIR/data/postgresql.conf"
