@@ -21,6 +21,7 @@ import gc
 import logging
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -42,13 +43,6 @@ FORM = HERE / "review.schema.json"
 START_DATA = {"amount": 7}  # 7 * 2 > 10: the gateway routes to the user task
 FORM_DATA = {"approved": True, "comment": "ok"}
 TARGETS = {"start": 0.5, "complete": 0.35, "state_bytes": 8192}
-
-
-def median(values: list[float]) -> float:
-    """The median (the standard module is shadowed by bench/statistics.py when run from bench/)."""
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def raw_spec():
@@ -175,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         check_completed(factory)
         engine.dispose()
 
-    med = median
+    med = statistics.median
     rs, rc, ds, dc = med(raw_s), med(raw_c), med(dur_s), med(dur_c)
     state_bytes = int(med(sizes))
     ratio_s, ratio_c = ds / rs, dc / rc

@@ -20,6 +20,7 @@ import json
 import platform
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -129,13 +130,6 @@ def measure(factory, queries: int, rows: int, seed: int = 11):
     return inbox, search, multi, found
 
 
-def median(values: list[float]) -> float:
-    """The median (the standard `statistics` module is shadowed by bench/statistics.py when run from bench/)."""
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (nearest rank)."""
     ordered = sorted(values)
@@ -166,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         inbox, search, multi, found = measure(factory, args.queries, count)
         engine.dispose()
 
-    p50, p95 = median(inbox), percentile(inbox, 95)
-    s50, s95 = median(search), percentile(search, 95)
+    p50, p95 = statistics.median(inbox), percentile(inbox, 95)
+    s50, s95 = statistics.median(search), percentile(search, 95)
     ok = p95 <= TARGET_MS, s95 <= TARGET_MS
     lines = [
         f"machine: {platform.machine()}, Python {platform.python_version()}, "
@@ -178,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(target p95 <= {TARGET_MS:g})  {'OK' if ok[0] else 'MISS'}",
         f"search list_tasks(business_key=prefix) p50 {s50:6.2f} ms  p95 {s95:6.2f} ms  "
         f"(target p95 <= {TARGET_MS:g})  {'OK' if ok[1] else 'MISS'}  ({found / len(search):.1f} hits avg)",
-        f"(info) inbox of a user with 3 roles    p50 {median(multi):6.2f} ms  "
+        f"(info) inbox of a user with 3 roles    p50 {statistics.median(multi):6.2f} ms  "
         f"p95 {percentile(multi, 95):6.2f} ms",
         f"inbox p95_ms={p95:.2f} search_p95_ms={s95:.2f}",
     ]

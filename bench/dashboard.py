@@ -6,9 +6,10 @@ decisions, repairs, payments, SLA breaches, appraisals, subrogation and credit r
 GET /dashboard through the Flask app (every figure family, the charts' data, the full table rendered) as
 an authority officer, for one quarter and for a whole year, and reports the median of the runs.
 
-Usage: .venv/bin/python bench/statistics.py [--projects 10000] [--claims 100000] [--runs 15]
+Usage: .venv/bin/python bench/dashboard.py [--projects 10000] [--claims 100000] [--runs 15]
 Target: <= 300 ms on SQLite. Last line: `statistics dashboard_ms=<x>` (the whole-year view, the heavier).
-Writes bench/results/statistics.txt.
+Writes bench/results/statistics.txt. (Named dashboard.py: a bench/statistics.py would shadow the standard
+`statistics` module for every script run from bench/.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import datetime as dt
 import os
 import platform
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -407,13 +409,6 @@ def build(url: str, n_projects: int, n_claims: int, seed: int = 7) -> None:
     engine.dispose()
 
 
-def _median(values: list[float]) -> float:
-    # (the standard library's `statistics` module is shadowed by this file's own name)
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def time_dashboard(url: str, query: str, runs: int) -> tuple[float, dict]:
     """Median wall time (ms) of GET /dashboard?<query> as the authority, and the figures of the last run."""
     from web_factories import gen_user
@@ -442,7 +437,7 @@ def time_dashboard(url: str, query: str, runs: int) -> tuple[float, dict]:
         f = st.Filters(dt.date.fromisoformat(args["start"]), dt.date.fromisoformat(args["end"]))
         figures = st.dashboard(session, f)
     database(app).engine.dispose()
-    return _median(times[1:]), figures
+    return statistics.median(times[1:]), figures
 
 
 def main() -> None:
