@@ -331,6 +331,33 @@ def adopt(session: Session, cls, values: dict):
     return obj
 
 
+def flush_pending(session: Session) -> None:
+    """Flush pending ORM changes, as the ORM's autoflush does before a query (Core reads skip it)."""
+    if session.dirty or session.new or session.deleted:
+        session.flush()
+
+
+_COLUMN_KEYS: dict[type, list[str]] = {}
+
+
+def read_objects(session: Session, statement: Prepared, params: dict, *classes) -> list | None:
+    """One row read with a prepared statement, attached to the session as one object per class (their
+    columns in table order, one class after the other); None when there is no row. Pending ORM changes are
+    flushed first, so that the read cannot undo them."""
+    flush_pending(session)
+    found = statement.first(session.connection(), params)
+    if found is None:
+        return None
+    objects, at = [], 0
+    for cls in classes:
+        keys = _COLUMN_KEYS.get(cls)
+        if keys is None:
+            keys = _COLUMN_KEYS[cls] = [c.key for c in cls.__table__.columns]
+        objects.append(adopt(session, cls, dict(zip(keys, found[at:at + len(keys)], strict=True))))
+        at += len(keys)
+    return objects
+
+
 @contextlib.contextmanager
 def write_intent() -> Iterator[None]:
     """Transactions begun inside this block take SQLite's write lock at once (no-op elsewhere)."""

@@ -74,14 +74,11 @@ def lock(session: Session, instance_id: int) -> ProcessInstance:
     """Load the instance row, locked against concurrent writers (FOR UPDATE on PostgreSQL), as the session's
     object refreshed from this read (one Core statement; the ORM's loader costs more than the query).
     Pending ORM changes are flushed first, as the ORM's autoflush would, so the read cannot undo them."""
-    if session.dirty or session.new or session.deleted:
-        session.flush()
-    connection = session.connection()
-    query = _LOCK if connection.dialect.name == "sqlite" else _LOCK_FOR_UPDATE
-    found = query.first(connection, {"instance_id": instance_id})
+    query = _LOCK if db.is_sqlite(session) else _LOCK_FOR_UPDATE
+    found = db.read_objects(session, query, {"instance_id": instance_id}, ProcessInstance)
     if found is None:
         raise InstanceNotFound(f"No process instance with id {instance_id}.", instance_id=instance_id)
-    return db.adopt(session, ProcessInstance, dict(zip(_INSTANCE_KEYS, found, strict=True)))
+    return found[0]
 
 
 def definition_for_start(session: Session, process_id: str, version: int | None = None) -> tuple[int, int]:
@@ -214,8 +211,7 @@ def save(session: Session, loaded: Loaded) -> None:
     conflict = InstanceConflict(f"Instance {row.id} was changed by someone else at the same time; "
                                 "reload and try again.", instance_id=row.id)
     try:
-        if session.dirty or session.new or session.deleted:
-            session.flush()  # pending ORM work (incidents, rows changed by callers) goes first
+        db.flush_pending(session)  # pending ORM work (incidents, rows changed by callers) goes first
         now = clock.now()
         values = {"state": serialization.dump_state(wf), "status": row.status, "ended_at": row.ended_at,
                   "serializer_version": serialization.SERIALIZER_VERSION, "updated_at": now}

@@ -22,7 +22,6 @@ _MARK_COMPLETED = db.Prepared(
 #: The task row and its instance row in one read; on PostgreSQL both are locked (FOR UPDATE), as
 #: runtime.lock locks the instance; on SQLite the unit of work holds the write lock since BEGIN IMMEDIATE.
 _TASK_KEYS = [c.key for c in _TASKS.columns]
-_INSTANCE_KEYS = [c.key for c in _INSTANCES.columns]
 _READ_TASK = (select(_TASKS, _INSTANCES).join_from(_TASKS, _INSTANCES, _TASKS.c.instance_id == _INSTANCES.c.id)
               .where(_TASKS.c.id == bindparam("task_id")))
 _TASK_AND_INSTANCE = db.Prepared(_READ_TASK)
@@ -34,12 +33,10 @@ _TASK_AND_INSTANCE_FOR_UPDATE = db.Prepared(_READ_TASK.with_for_update())
 def get_task(session: Session, task_id: str) -> HumanTask:
     """The inbox row of one task, read fresh (projections are written with Core statements): one prepared
     Core read attached as the session's object (pending ORM changes are flushed first, as autoflush would)."""
-    if session.dirty or session.new or session.deleted:
-        session.flush()
-    found = _READ_TASK_ROW.first(session.connection(), {"task_id": task_id})
+    found = db.read_objects(session, _READ_TASK_ROW, {"task_id": task_id}, HumanTask)
     if found is None:
         raise TaskNotFound(f"No task with id {task_id}.", task_id=task_id)
-    return db.adopt(session, HumanTask, dict(zip(_TASK_KEYS, found, strict=True)))
+    return found[0]
 
 
 def form_schema(session: Session, task: HumanTask) -> dict | None:
@@ -68,16 +65,11 @@ def _check_open(row: HumanTask, task_id: str) -> HumanTask:
 def _lock_task(session: Session, task_id: str) -> tuple[HumanTask, ProcessInstance]:
     """The task's inbox row and its instance row, read fresh in one locked query (FOR UPDATE on PostgreSQL);
     pending ORM changes are flushed first, as the ORM's autoflush would."""
-    if session.dirty or session.new or session.deleted:
-        session.flush()
-    connection = session.connection()
-    query = _TASK_AND_INSTANCE if connection.dialect.name == "sqlite" else _TASK_AND_INSTANCE_FOR_UPDATE
-    found = query.first(connection, {"task_id": task_id})
+    query = _TASK_AND_INSTANCE if db.is_sqlite(session) else _TASK_AND_INSTANCE_FOR_UPDATE
+    found = db.read_objects(session, query, {"task_id": task_id}, HumanTask, ProcessInstance)
     if found is None:
         raise TaskNotFound(f"No task with id {task_id}.", task_id=task_id)
-    split = len(_TASK_KEYS)
-    row = db.adopt(session, HumanTask, dict(zip(_TASK_KEYS, found[:split], strict=True)))
-    return row, db.adopt(session, ProcessInstance, dict(zip(_INSTANCE_KEYS, found[split:], strict=True)))
+    return found[0], found[1]
 
 
 def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: str,
