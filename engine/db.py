@@ -285,6 +285,18 @@ class Prepared:
         cursor.close()
         return row_id
 
+    def _processors(self, dialect, cursor) -> list:
+        """Each result column's type processor (None: the driver's value as is), as a CursorResult would apply
+        it; found once per dialect (the cursor's description, which psycopg builds anew on every call, is read
+        only then)."""
+        processors = self._results.get(dialect)
+        if processors is None:
+            types = self._compiled(dialect)[3]
+            processors = self._results[dialect] = [
+                type_._cached_result_processor(dialect, desc[1]) for type_, desc in zip(types, cursor.description,
+                                                                                         strict=True)]
+        return processors
+
     def first(self, connection: Connection, params: dict) -> tuple | None:
         """Run a SELECT (or INSERT ... RETURNING) and return its first row, result types processed."""
         cursor = self._cursor(connection, params)
@@ -292,18 +304,33 @@ class Prepared:
             row = cursor.fetchone()
             if row is None:
                 return None
-            description = cursor.description
+            processors = self._processors(connection.dialect, cursor)
         finally:
             cursor.close()
-        dialect = connection.dialect
-        processors = self._results.get(dialect)
-        if processors is None:  # each column type's result processor, as a CursorResult would apply it
-            types = self._compiled(dialect)[3]
-            processors = self._results[dialect] = [
-                type_._cached_result_processor(dialect, desc[1]) for type_, desc in zip(types, description,
-                                                                                         strict=True)]
         return tuple([value if proc is None or value is None else proc(value)
                       for value, proc in zip(row, processors, strict=True)])
+
+    def all(self, connection: Connection, params: dict) -> list[tuple]:
+        """Run a SELECT and return all its rows, result types processed."""
+        cursor = self._cursor(connection, params)
+        try:
+            rows = cursor.fetchall()
+            if not rows:
+                return []
+            processors = self._processors(connection.dialect, cursor)
+        finally:
+            cursor.close()
+        active = [(at, proc) for at, proc in enumerate(processors) if proc is not None]
+        if not active:
+            return [tuple(row) for row in rows]
+        found = []
+        for row in rows:
+            values = list(row)
+            for at, proc in active:
+                if values[at] is not None:
+                    values[at] = proc(values[at])
+            found.append(tuple(values))
+        return found
 
 
 def adopt(session: Session, cls, values: dict):

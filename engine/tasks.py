@@ -152,23 +152,37 @@ def unclaim_task(session: Session, task_id: str, actor: str, force: bool = False
 
 
 #: Inbox page statements by shape (backend, lanes, assignee, process_id), built once each: building the
-#: statement and loading ORM rows cost more than running it (the inbox is the API's busiest read).
+#: statement and loading ORM rows cost more than running it (the inbox is the API's busiest read). Shapes
+#: with few lanes are db.Prepared (run on the DBAPI cursor); a longer lane list is one expanding IN list,
+#: which only SQLAlchemy's own execution renders.
 _INBOX_PAGES: dict[tuple, Any] = {}
 #: Up to this many lanes are read one index range each (a merged IN list makes PostgreSQL sort them all).
 _LANE_PARTS = 8
 
 
-def _inbox_part(lanes: int | str | None, assignee: bool, process_id: bool, dated: bool):
-    """One index range read of an inbox page: one lane (`lanes` = its number), an IN list ("in") or every
-    lane (None), dated tasks by (due_at, created_at) or undated ones by created_at."""
+def _lane_condition(shape: int | str | None, one: bool):
+    """The lane part of an inbox read: every lane (None), an expanding list `lanes` ("in"), lane `lane_<shape>`
+    alone (`one`, PostgreSQL's per-lane parts) or `lane IN (lane_0, ... lane_<shape - 1>)` (SQLite), which
+    renders the same SQL as the expanding list of that many lanes."""
+    lane = _TASKS.c.lane
+    if shape is None:
+        return None
+    if shape == "in":
+        return lane.in_(bindparam("lanes", expanding=True))
+    if one:
+        return lane == bindparam(f"lane_{shape}")
+    return lane.in_([bindparam(f"lane_{i}") for i in range(shape)])
+
+
+def _inbox_part(lanes, assignee: bool, process_id: bool, dated: bool):
+    """One index range read of an inbox page: the lanes of `_lane_condition` (a condition or None), dated
+    tasks by (due_at, created_at) or undated ones by created_at."""
     from sqlalchemy import Integer
 
     t = _TASKS
     query = select(t).where(t.c.status == bindparam("status"))
-    if lanes == "in":
-        query = query.where(t.c.lane.in_(bindparam("lanes", expanding=True)))
-    elif lanes is not None:
-        query = query.where(t.c.lane == bindparam(f"lane_{lanes}"))
+    if lanes is not None:
+        query = query.where(lanes)
     if assignee:
         query = query.where(t.c.assignee == bindparam("assignee"))
     if process_id:
@@ -181,36 +195,95 @@ def _inbox_part(lanes: int | str | None, assignee: bool, process_id: bool, dated
 
 
 def _inbox_page(key: tuple):
-    """The statement(s) of an inbox page of this shape: (sqlite, has_lanes, assignee, process_id) gives the
+    """The statement(s) of an inbox page of this shape: (sqlite, lanes, assignee, process_id) gives the
     dated and the undated read, run one after the other; (postgresql, lanes, assignee, process_id) gives
     one statement (one round trip) that reads both parts of every lane, at most `need` rows each, and
-    merges and pages them. Parameters: status, lanes | lane_<i>, assignee, process_id, need, limit, offset
-    (PostgreSQL) or undated_limit, undated_offset (SQLite's second read)."""
+    merges and pages them. `lanes` is None (every lane), a number of lanes (parameters lane_<i>) or "in"
+    (parameter lanes). Other parameters: status, assignee, process_id, need, limit, offset (PostgreSQL) or
+    undated_limit, undated_offset (SQLite's second read). Statements with a number of lanes are db.Prepared."""
     found = _INBOX_PAGES.get(key)
     if found is not None:
         return found
     from sqlalchemy import Integer, literal_column, union_all
 
     backend, lanes, assignee, process_id = key
+    prepare = db.Prepared if lanes != "in" else (lambda statement: statement)
     if backend == "sqlite":
-        lane_arg = "in" if lanes else None
-        found = (_inbox_part(lane_arg, assignee, process_id, True),
-                 _inbox_part(lane_arg, assignee, process_id, False))
+        condition = _lane_condition(lanes, one=False)
+        found = (prepare(_inbox_part(condition, assignee, process_id, True)),
+                 prepare(_inbox_part(condition, assignee, process_id, False)))
     else:
         ranges = [None] if lanes is None else ["in"] if lanes == "in" else list(range(lanes))
         parts = []
         for lane in ranges:
             for dated in (True, False):
-                part = _inbox_part(lane, assignee, process_id, dated)
+                part = _inbox_part(_lane_condition(lane, one=True), assignee, process_id, dated)
                 if not dated:  # every part stops after `need` rows: the outer query pages over them
                     part = part.limit(bindparam("need", type_=Integer)).offset(None)
                 parts.append(select(part.subquery(), literal_column("0" if dated else "1").label("undated")))
         both = union_all(*parts).subquery()
-        found = (select(*[both.c[k] for k in _TASK_KEYS])
-                 .order_by(both.c.undated, both.c.due_at, both.c.created_at, both.c.id)
-                 .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+        found = prepare(select(*[both.c[k] for k in _TASK_KEYS])
+                        .order_by(both.c.undated, both.c.due_at, both.c.created_at, both.c.id)
+                        .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
     _INBOX_PAGES[key] = found
     return found
+
+
+def _read(connection, statement, params: dict) -> list:
+    """The rows of an inbox read, result types processed: a db.Prepared, or a statement SQLAlchemy runs."""
+    if isinstance(statement, db.Prepared):
+        return statement.all(connection, params)
+    return connection.execute(statement, params).all()
+
+
+def _by_key(session: Session, entity, lanes: list[str] | None, assignee: str | None, status: str,
+            business_key: str, process_id: str | None, limit: int, offset: int):
+    """The inbox page of a business-key prefix as a SELECT of `entity` (HumanTask or its table): few rows,
+    read by ix_human_task_key and sorted in one query."""
+    t = _TASKS
+    query = select(entity).where(t.c.status == status, t.c.business_key.startswith(business_key, autoescape=True))
+    if db.is_sqlite(session):  # SQLite's LIKE cannot use the index; the same prefix as a range can
+        query = query.where(t.c.business_key >= business_key, t.c.business_key < business_key + "\U0010ffff")
+    if lanes is not None:
+        query = query.where(t.c.lane.in_(lanes))
+    if assignee is not None:
+        query = query.where(t.c.assignee == assignee)
+    if process_id:
+        query = query.where(t.c.process_id == process_id)
+    # (a due_at IS NULL read here would lure SQLite onto a skip-scan of the inbox indexes)
+    return query.order_by(t.c.due_at.is_(None), t.c.due_at, t.c.created_at).limit(limit).offset(offset)
+
+
+def _inbox_rows(session: Session, lanes: list[str] | None, assignee: str | None, status: str,
+                process_id: str | None, limit: int, offset: int) -> list:
+    """The rows (column values in table order) of an inbox page without a business key; see `list_tasks`."""
+    need = offset + limit
+    params: dict[str, Any] = {"status": status, "need": need, "limit": limit, "offset": offset}
+    if assignee is not None:
+        params["assignee"] = assignee
+    if process_id:
+        params["process_id"] = process_id
+    db.flush_pending(session)  # what the ORM's autoflush would do before a query
+    shape: int | str | None = None
+    if lanes is not None:
+        distinct = sorted(set(lanes))
+        if not distinct:
+            return []
+        if len(distinct) <= _LANE_PARTS:
+            shape = len(distinct)
+            params.update({f"lane_{i}": lane for i, lane in enumerate(distinct)})
+        else:
+            shape, params["lanes"] = "in", distinct
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        dated, undated = _inbox_page(("sqlite", shape, assignee is not None, bool(process_id)))
+        rows = _read(connection, dated, params)
+        page = rows[offset:need]
+        if len(rows) < need:  # every dated task is on this page or before it: continue with the undated ones
+            params.update(undated_limit=limit - len(page), undated_offset=max(0, offset - len(rows)))
+            page += _read(connection, undated, params)
+        return page
+    return _read(connection, _inbox_page(("postgresql", shape, assignee is not None, bool(process_id))), params)
 
 
 def list_tasks(session: Session, lanes: list[str] | None = None, assignee: str | None = None,
@@ -227,49 +300,24 @@ def list_tasks(session: Session, lanes: list[str] | None = None, assignee: str |
     A business-key prefix matches few rows: they are read by ix_human_task_key and sorted in one query.
     """
     if business_key:
-        query = select(HumanTask).where(HumanTask.status == status,
-                                        HumanTask.business_key.startswith(business_key, autoescape=True))
-        if db.is_sqlite(session):  # SQLite's LIKE cannot use the index; the same prefix as a range can
-            query = query.where(HumanTask.business_key >= business_key,
-                                HumanTask.business_key < business_key + "\U0010ffff")
-        if lanes is not None:
-            query = query.where(HumanTask.lane.in_(lanes))
-        if assignee is not None:
-            query = query.where(HumanTask.assignee == assignee)
-        if process_id:
-            query = query.where(HumanTask.process_id == process_id)
-        # (a due_at IS NULL read here would lure SQLite onto a skip-scan of the inbox indexes)
-        query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-        return list(session.scalars(query.limit(limit).offset(offset)))
-    need = offset + limit
-    params: dict[str, Any] = {"status": status, "need": need, "limit": limit, "offset": offset}
-    if assignee is not None:
-        params["assignee"] = assignee
-    if process_id:
-        params["process_id"] = process_id
-    session.flush()  # what the ORM's autoflush would do before a query
-    HumanTask.registry.configure()  # (no-op once the mappers are set up; adopt needs them, a query would too)
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        if lanes is not None:
-            params["lanes"] = list(lanes)
-        dated, undated = _inbox_page(("sqlite", lanes is not None, assignee is not None, bool(process_id)))
-        rows = connection.execute(dated, params).all()
-        page = rows[offset:need]
-        if len(rows) < need:  # every dated task is on this page or before it: continue with the undated ones
-            params.update(undated_limit=limit - len(page), undated_offset=max(0, offset - len(rows)))
-            page += connection.execute(undated, params).all()
-    else:
-        shape: int | str | None = None
-        if lanes is not None:
-            distinct = sorted(set(lanes))
-            if not distinct:
-                return []
-            if len(distinct) <= _LANE_PARTS:
-                shape = len(distinct)
-                params.update({f"lane_{i}": lane for i, lane in enumerate(distinct)})
-            else:
-                shape, params["lanes"] = "in", distinct
-        page = connection.execute(_inbox_page(("postgresql", shape, assignee is not None, bool(process_id))),
-                                  params).all()
+        return list(session.scalars(_by_key(session, HumanTask, lanes, assignee, status, business_key,
+                                            process_id, limit, offset)))
+    page = _inbox_rows(session, lanes, assignee, status, process_id, limit, offset)
+    if page:
+        HumanTask.registry.configure()  # (no-op once the mappers are set up; adopt needs them)
     return [db.adopt(session, HumanTask, dict(zip(_TASK_KEYS, row, strict=True))) for row in page]
+
+
+def list_task_rows(session: Session, lanes: list[str] | None = None, assignee: str | None = None,
+                   status: str = "open", business_key: str | None = None, process_id: str | None = None,
+                   limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    """The page `list_tasks` gives, as column values by column name instead of session objects: for callers
+    that only read the rows (building the objects costs more than reading them)."""
+    if business_key:
+        db.flush_pending(session)
+        page = session.connection().execute(_by_key(session, _TASKS, lanes, assignee, status, business_key,
+                                                    process_id, limit, offset)).all()
+    else:
+        page = _inbox_rows(session, lanes, assignee, status, process_id, limit, offset)
+    keys = _TASK_KEYS
+    return [dict(zip(keys, row, strict=True)) for row in page]

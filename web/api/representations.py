@@ -37,6 +37,15 @@ def task_json(row: HumanTask) -> dict:
             "completed_at": iso(row.completed_at), "completed_by": row.completed_by}
 
 
+def task_row_json(row: dict) -> dict:
+    """One inbox row read as column values (engine.tasks.list_task_rows): what `task_json` gives for it."""
+    due_at, created_at, completed_at = row["due_at"], row["created_at"], row["completed_at"]
+    return {**row, "candidate_users": row["candidate_users"] or [],
+            "due_at": due_at.isoformat() if due_at is not None else None,
+            "created_at": created_at.isoformat() if created_at is not None else None,
+            "completed_at": completed_at.isoformat() if completed_at is not None else None}
+
+
 def incident_json(row: Incident) -> dict:
     """One incident, with its traceback for operators."""
     return {"id": row.id, "instance_id": row.instance_id, "task_id": row.task_id, "task_name": row.task_name,
