@@ -216,6 +216,36 @@ def sync(session: Session, loaded, now: dt.datetime) -> dict:
     return {"tasks": sorted(ready), "timers": timers, "subs": sorted(subs)}
 
 
+def settle_fired_timer(loaded, timer_id: str, row_due: dt.datetime) -> tuple[str, dt.datetime] | None:
+    """After the engine ran a forced timer: what its row becomes, ('fired', its due time) or ('waiting', a
+    cycle's next due time); None when the task still waits for the same time (it did not fire).
+
+    The snapshot is told the outcome, so that the next `sync` leaves this row alone: the firing unit of work
+    writes it once (status, due, fired_at, lag) instead of sync and then the caller updating it in turn.
+    """
+    before = loaded.waiting_before or {}
+    timers: dict[str, str] = dict(before.get("timers", {}))
+    task = _task_of(loaded.workflow, timer_id)
+    due = timer_due(task) if task is not None and task.state == TaskState.WAITING else None
+    if due is None:  # completed, or gone: sync would close the row as ended
+        timers.pop(timer_id, None)
+        settled = ("fired", row_due)
+    elif due == row_due or timers.get(timer_id) == due.isoformat():
+        return None
+    else:  # a cycle waits for its next occurrence
+        timers[timer_id] = due.isoformat()
+        settled = ("waiting", due)
+    loaded.waiting_before = {**before, "timers": timers}
+    return settled
+
+
+def _task_of(wf, task_id: str):
+    try:
+        return wf.get_task_from_id(UUID(task_id))
+    except (KeyError, ValueError):
+        return None
+
+
 def _state_of(wf, task_id: str):
     try:
         return wf.get_task_from_id(UUID(task_id)).state

@@ -22,12 +22,12 @@ from typing import NamedTuple
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, clock, db, incidents, projections, roles, runtime
 from .errors import EngineError, InstanceNotActive, InstanceNotFound
-from .models import HumanTask, Incident, ProcessInstance, Timer
+from .models import AuditEvent, HumanTask, Incident, ProcessInstance, Timer
 from .services import HandlerContext, handler
 
 log = logging.getLogger(__name__)
@@ -156,13 +156,22 @@ _CLOSE = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"))
 _RELEASE = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"))
                        .values(status="waiting", due_at=bindparam("t_due"), lease_owner=None,
                                lease_expires_at=None), ("t_id", "t_due"))
-# After the save, projections have marked the row fired (or waiting again: a cycle's next occurrence, or
-# cancelled: a cycle's last one). Still 'leased' means the forced task did not fire: no row comes back.
-_MARK_FIRED = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"), _T.c.status != "leased")
-                          .values(status=case((_T.c.status == "waiting", "waiting"), else_="fired"),
-                                  fired_at=bindparam("t_now"), lag_ms=bindparam("t_lag"), lease_owner=None,
-                                  lease_expires_at=None)
-                          .returning(_T.c.id), ("t_id", "t_now", "t_lag"))
+# A fire writes its timer row once: status (fired, or waiting for a cycle's next occurrence), due time,
+# fired_at and lag; projections.settle_fired_timer keeps the save's sync off this row. On PostgreSQL the
+# same statement appends the timer_fired audit event (a data-modifying CTE: one round trip for both).
+_A = AuditEvent.__table__
+_FIRED_VALUES = dict(status=bindparam("t_status"), due_at=bindparam("t_due"), fired_at=bindparam("t_now"),
+                     lag_ms=bindparam("t_lag"), lease_owner=None, lease_expires_at=None)
+_FIRED_KEYS = ("t_id", "t_status", "t_due", "t_now", "t_lag")
+_MARK_FIRED = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id")).values(**_FIRED_VALUES), _FIRED_KEYS)
+_FIRED_CTE = (update(_T).where(_T.c.id == bindparam("t_id")).values(**_FIRED_VALUES)
+              .returning(_T.c.id, _T.c.instance_id, _T.c.task_name).cte("fired"))
+_MARK_FIRED_AUDITED = db.Prepared(insert(_A).from_select(
+    ["at", "actor", "action", "instance_id", "task_id", "task_name", "data"],
+    select(bindparam("t_now", type_=_A.c.at.type), bindparam("a_actor", type_=_A.c.actor.type),
+           bindparam("a_action", type_=_A.c.action.type), _FIRED_CTE.c.instance_id, _FIRED_CTE.c.id,
+           _FIRED_CTE.c.task_name, bindparam("a_data", type_=_A.c.data.type))),
+    (*_FIRED_KEYS, "a_actor", "a_action", "a_data"))
 
 
 def _reload(session: Session, timer_id: str) -> Timer | None:
@@ -241,17 +250,32 @@ def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, 
     else:
         task._set_internal_data(event_fired=True)
     runtime.advance(session, loaded)
+    settled = projections.settle_fired_timer(loaded, timer_id, row.due_at)
+    if settled is None:
+        raise RuntimeError(f"Timer {timer_id} ({row.task_name}) was forced but its task did not fire.")
     runtime.save(session, loaded)
     lag_ms = max(0, int((now - due).total_seconds() * 1000))
-    marked = _MARK_FIRED.first(session.connection(), {"t_id": timer_id, "t_now": now, "t_lag": lag_ms})
-    if marked is None:
-        raise RuntimeError(f"Timer {timer_id} ({row.task_name}) was forced but its task did not fire.")
+    _mark_fired(session, timer_id, settled, now, lag_ms, actor, result.task_name,
+                {"due_at": due.isoformat(), "lag_ms": lag_ms}, instance_id)
     if row.attempts > 1:  # an earlier attempt failed: close its incident
         _resolve_incident(session, instance_id, timer_id, actor)
-    audit.record(session, actor, "timer_fired", instance_id, timer_id, result.task_name,
-                 {"due_at": due.isoformat(), "lag_ms": lag_ms})
     result.fired_at, result.lag_ms, result.due_at = now, lag_ms, due
     return "fired"
+
+
+def _mark_fired(session: Session, timer_id: str, settled: tuple[str, dt.datetime], now: dt.datetime,
+                lag_ms: int, actor: str, task_name: str, data: dict, instance_id: int) -> None:
+    """Write the fired timer's row and its timer_fired audit event (one statement on PostgreSQL)."""
+    connection = session.connection()
+    params = {"t_id": timer_id, "t_status": settled[0], "t_due": settled[1], "t_now": now, "t_lag": lag_ms}
+    if db.is_sqlite(connection):
+        count = _MARK_FIRED.execute(connection, params)
+        audit.record(session, actor, "timer_fired", instance_id, timer_id, task_name, data)
+    else:
+        count = _MARK_FIRED_AUDITED.execute(connection, {**params, "a_actor": actor or "system",
+                                                         "a_action": "timer_fired", "a_data": data})
+    if count != 1:
+        raise RuntimeError(f"Timer {timer_id} ({task_name}) fired but its row is gone; it was not recorded.")
 
 
 def _close(session: Session, timer_id: str, status: str) -> None:
