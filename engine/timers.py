@@ -174,6 +174,14 @@ _MARK_FIRED_AUDITED = db.Prepared(insert(_A).from_select(
     (*_FIRED_KEYS, "a_actor", "a_action", "a_data"))
 
 
+_I = ProcessInstance.__table__
+_INSTANCE_KEYS = [c.key for c in _I.columns]
+_LOCK_WITH_LEASE_SQLITE = db.Prepared(
+    select(_I, _T.c.status, _T.c.lease_owner, _T.c.instance_id, _T.c.task_name, _T.c.due_at, _T.c.attempts)
+    .join_from(_I, _T, _T.c.instance_id == _I.c.id).where(_T.c.id == bindparam("t_id")))
+_LOCK_WITH_LEASE = db.Prepared(_LOCK_WITH_LEASE_SQLITE.statement.with_for_update())
+
+
 def _reload(session: Session, timer_id: str) -> Timer | None:
     return session.scalars(select(Timer).where(Timer.id == timer_id)
                            .execution_options(populate_existing=True)).first()
@@ -191,6 +199,23 @@ class _Lease(NamedTuple):
 def _lease_of(session: Session, timer_id: str) -> _Lease | None:
     found = _LEASE_OF.first(session.connection(), {"t_id": timer_id})
     return _Lease(*found) if found is not None else None
+
+
+def _lock_with_lease(session: Session, timer_id: str) -> tuple[ProcessInstance, _Lease] | None:
+    """The timer's instance, locked and attached to the session (as runtime.lock does), with the timer's lease.
+
+    One statement. On PostgreSQL it locks both rows, instance first (as every writer of timer rows does):
+    a read that waited for the instance lock then returns the timer row as the lock holder left it, not
+    the row as it was when the read began.
+    """
+    db.flush_pending(session)  # as runtime.lock: the read must not undo pending changes
+    query = _LOCK_WITH_LEASE_SQLITE if db.is_sqlite(session) else _LOCK_WITH_LEASE
+    found = query.first(session.connection(), {"t_id": timer_id})
+    if found is None:
+        return None
+    width = len(_INSTANCE_KEYS)
+    instance = db.adopt(session, ProcessInstance, dict(zip(_INSTANCE_KEYS, found[:width], strict=True)))
+    return instance, _Lease(*found[width:])
 
 
 def fire(session: Session, timer_id: str, owner: str, actor: str = "timer",
@@ -229,10 +254,14 @@ def fire(session: Session, timer_id: str, owner: str, actor: str = "timer",
 
 def _fire_locked(session: Session, instance_id: int, timer_id: str, owner: str, actor: str,
                  result: FireResult) -> str:
-    loaded = runtime.open_instance(session, instance_id, actor)  # holds the instance lock from here on
-    row = _lease_of(session, timer_id)
-    if row is None or row.status != "leased" or row.lease_owner != owner:
+    found = _lock_with_lease(session, timer_id)  # holds the instance lock from here on
+    if found is None:
+        return "lost"  # the timer row is gone (its instance was deleted)
+    instance, row = found
+    if row.status != "leased" or row.lease_owner != owner:
         return "lost"  # someone else fired or re-leased it while we waited for the lock
+    instance_id = result.instance_id = row.instance_id
+    loaded = runtime.open_instance(session, instance_id, actor, row=instance)
     result.task_name, result.due_at = row.task_name, row.due_at
     task = runtime.find_task(loaded.workflow, timer_id)
     if task is None or task.state != TaskState.WAITING:
