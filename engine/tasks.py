@@ -21,13 +21,16 @@ _MARK_COMPLETED = db.Prepared(
     ("status", "completed_at", "completed_by", "assignee", "task_id"))
 #: The task row and its instance row in one read; on PostgreSQL both are locked (FOR UPDATE), as
 #: runtime.lock locks the instance; on SQLite the unit of work holds the write lock since BEGIN IMMEDIATE.
+#: PostgreSQL locks the rows in the order of the OF list (plain FOR UPDATE: the FROM order, the task first).
+#: The instance goes first, as in every other unit of work: one that holds the instance and then cancels
+#: this task (a withdrawal message) would otherwise deadlock with us instead of making us wait.
 _TASK_KEYS = [c.key for c in _TASKS.columns]
 _READ_TASK = (select(_TASKS, _INSTANCES).join_from(_TASKS, _INSTANCES, _TASKS.c.instance_id == _INSTANCES.c.id)
               .where(_TASKS.c.id == bindparam("task_id")))
 _TASK_AND_INSTANCE = db.Prepared(_READ_TASK)
 _READ_TASK_ROW = db.Prepared(select(_TASKS).where(_TASKS.c.id == bindparam("task_id")))
 _DEFINITION_OF = db.Prepared(select(_INSTANCES.c.definition_id).where(_INSTANCES.c.id == bindparam("instance_id")))
-_TASK_AND_INSTANCE_FOR_UPDATE = db.Prepared(_READ_TASK.with_for_update())
+_TASK_AND_INSTANCE_FOR_UPDATE = db.Prepared(_READ_TASK.with_for_update(of=[_INSTANCES, _TASKS]))
 
 
 def get_task(session: Session, task_id: str) -> HumanTask:

@@ -4,14 +4,16 @@ the claim is never half-written (ARCHITECTURE.md "One unit of work"; LG-CLM-CENT
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from conftest import commit
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from test_claim_support import SURVEY, at, claim_of, deploy_claims, gen_policy, report, task_row
 
-from engine import db, tasks
+from engine import db, runtime, tasks
 from engine.errors import InstanceConflict, InstanceNotActive, TaskNotReady
+from engine.models import HumanTask
 from handlers import intake
 from handlers.claim_models import Claim, Survey
 from handlers.intake import ClaimNotWithdrawable
@@ -86,6 +88,47 @@ def test_survey_then_withdraw_is_a_conflict_for_the_owner(session, factory, fixe
     _withdraw(factory, claim_no, out)
     assert _assert_consistent(factory, claim_no, out) == "survey"
     assert claim_of(session, claim_no).status == "surveyed"
+
+
+def _wait_until_someone_waits_for_a_lock(factory, seconds: float = 10) -> None:
+    """Return once another backend of this database waits for a lock (a fresh read each time: PostgreSQL
+    keeps one pg_stat_activity snapshot per transaction)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with factory() as probe:
+            if probe.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND wait_event_type = 'Lock'")):
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"nobody waited for a lock within {seconds}s")
+
+
+@pytest.mark.backends("postgres")
+def test_survey_waits_for_a_withdrawal_that_holds_the_instance_instead_of_deadlocking(session, factory,
+                                                                                     fixed_clock):
+    """The interleaving that deadlocked: the withdrawal holds the instance, the survey starts, then the
+    withdrawal cancels the survey task. The survey locks the instance before its task row (the order of every
+    unit of work), so it only waits, then finds its task cancelled (PostgreSQL row locks; SQLite has one
+    writer at a time)."""
+    deploy_claims(session)
+    gen_policy(session)
+    commit(session)
+    claim_no, task_id = _new_claim(session, fixed_clock, 10)
+    instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+    session.rollback()
+    out: dict = {}
+    survey = threading.Thread(target=_survey, args=(factory, task_id, out))
+    try:
+        with db.unit_of_work(factory) as owner:
+            runtime.lock(owner, instance_id)
+            survey.start()
+            _wait_until_someone_waits_for_a_lock(factory)
+            intake.withdraw_claim(owner, claim_no, "owner1", "已自行修好")
+        out["withdraw"] = "ok"
+    finally:
+        survey.join(60)
+    assert _assert_consistent(factory, claim_no, out) == "withdraw"
+    assert isinstance(out["survey"], TaskNotReady) and "cancelled" in out["survey"].message
 
 
 @pytest.mark.slow
