@@ -61,12 +61,33 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
     kwargs.setdefault("json_deserializer", json_loads)
     engine = create_engine(url, **kwargs)
     engine.cache_key = uuid.uuid4().hex  # keys per-database caches (parsed specs) safely across engines
+    _cursor_savepoints(engine)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             CHECKPOINTER.watch(engine, database)
     return engine
+
+
+def _cursor_savepoints(engine: Engine) -> None:
+    """SAVEPOINT, RELEASE and ROLLBACK TO on the DBAPI cursor: SQLAlchemy compiles and runs each through its
+    full execution path (a SAVEPOINT + RELEASE pair: ~280 us of CPU on PostgreSQL, ~75 us on the cursor),
+    and the sweeper takes one per timer fire, the service call one per handler call."""
+
+    def run(connection: Connection, sql: str) -> None:
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql)
+        except Exception as err:  # noqa: BLE001 - re-raised by SQLAlchemy's handler, wrapped as its errors
+            connection._handle_dbapi_exception(err, sql, (), cursor, None)
+        finally:
+            cursor.close()
+
+    dialect = engine.dialect
+    dialect.do_savepoint = lambda connection, name: run(connection, f"SAVEPOINT {name}")
+    dialect.do_release_savepoint = lambda connection, name: run(connection, f"RELEASE SAVEPOINT {name}")
+    dialect.do_rollback_to_savepoint = lambda connection, name: run(connection, f"ROLLBACK TO SAVEPOINT {name}")
 
 
 def _json_default(value):

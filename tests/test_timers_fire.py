@@ -8,7 +8,7 @@ import threading
 import time
 
 from conftest import commit
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from engine import db, instances, projections, runtime, timers
 from engine.models import AuditEvent, Incident, Timer
@@ -135,3 +135,27 @@ def test_a_forced_timer_whose_task_does_not_fire_is_a_failure_not_a_fire(session
     [incident] = session.scalars(select(Incident).where(Incident.instance_id == iid)).all()
     assert (incident.kind, incident.task_id, incident.status) == ("timer", row.id, "open")
     assert instances.get_instance(session, iid).status == "running"
+
+
+def test_a_database_error_in_one_fire_is_rolled_back_to_its_savepoint_and_the_next_fire_goes_on(
+        session, factory, deploy, fixed_clock, monkeypatch):
+    deploy("tmr_duration.bpmn")
+    first, second = start(session, "tmr_duration"), start(session, "tmr_duration")
+    fixed_clock.advance(dt.timedelta(days=31))
+    real_save = runtime.save
+
+    def save(s, loaded):
+        real_save(s, loaded)
+        if loaded.row.id == first:  # after the save's writes: the statement fails, the transaction aborts
+            s.execute(text("SELECT no_such_column FROM timer"))
+
+    monkeypatch.setattr(runtime, "save", save)
+    stats = timers.Sweeper(factory, owner="w1", chunk=10).run_once()
+    assert (stats.claimed, stats.fired, stats.failed) == (2, 1, 1)
+    session.expire_all()
+    assert instances.get_instance(session, first).status == "running", "its save was rolled back"
+    assert instances.get_instance(session, second).status == "completed"
+    assert (row_of(session, first).status, row_of(session, first).lease_owner) == ("leased", "retry")
+    assert row_of(session, second).status == "fired"
+    [incident] = session.scalars(select(Incident).where(Incident.instance_id == first)).all()
+    assert incident.error_type in ("ProgrammingError", "OperationalError")  # PostgreSQL, SQLite
