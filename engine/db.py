@@ -23,6 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
+from .errors import conflict_from_database
+
 DEFAULT_URL = "sqlite:///var/idiflow.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -423,15 +425,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextlib.contextmanager
 def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator[Session]:
-    """One session, one commit at the end, rollback on any error."""
+    """One session, one commit at the end, rollback on any error. A PostgreSQL deadlock or serialization
+    failure (the database undid the transaction whole) is raised as InstanceConflict, as a lost race is."""
     ctx = write_intent() if write else contextlib.nullcontext()
     with ctx, factory() as session:
         try:
             yield session
             session.commit()
-        except BaseException:
+        except BaseException as err:
             session.rollback()
-            raise
+            conflict = conflict_from_database(err)
+            if conflict is None:
+                raise
+            log.warning("the database undid a unit of work for a concurrent one: %s", err)
+            raise conflict from err
 
 
 def alembic_config(url: str):

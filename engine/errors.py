@@ -94,6 +94,26 @@ class InstanceNotActive(InstanceConflict):
     """The instance is finished, cancelled or suspended."""
 
 
+#: SQLSTATEs of a transaction the database aborted whole because another one ran at the same time
+#: (PostgreSQL deadlock_detected, serialization_failure): nothing of it was written, and a retry can succeed.
+CONCURRENCY_ABORTS = {"40P01": "deadlock", "40001": "serialization failure"}
+
+
+def conflict_from_database(err: BaseException) -> InstanceConflict | None:
+    """The InstanceConflict a database error stands for when it only says that another transaction got in
+    the way (a PostgreSQL deadlock or serialization failure; `err` may be SQLAlchemy's wrapper), else None.
+
+    The engine takes its locks instance first, so a deadlock means a lock order was missed somewhere: the
+    caller still gets the 409 that a lost race gets, and should log the error so that the order is fixed."""
+    orig = getattr(err, "orig", None) or err
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate not in CONCURRENCY_ABORTS:
+        return None
+    return InstanceConflict("This change ran at the same time as another one and the database undid it whole "
+                            f"({CONCURRENCY_ABORTS[sqlstate]}); reload and try again.",
+                            database_error=CONCURRENCY_ABORTS[sqlstate])
+
+
 class NotAllowed(EngineError, PermissionError):
     """The caller may not do this (wrong role, not the assignee)."""
 

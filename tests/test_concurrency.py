@@ -171,3 +171,36 @@ def test_stale_instance_update_is_refused_by_version_id(backend, factory, sessio
     actors = session.scalars(select(AuditEvent.actor).where(AuditEvent.task_id == task_id,
                                                             AuditEvent.action == "complete")).all()
     assert actors == ["bob"]
+
+
+@pytest.mark.postgres
+def test_a_deadlock_in_a_unit_of_work_is_a_409_instance_conflict(backend, factory, session, deploy):
+    """Second line of defence: should two units of work ever lock rows in opposite orders, PostgreSQL undoes
+    one of them whole, and its caller gets the 409 of a lost race (InstanceConflict), not a driver error."""
+    deploy("simple.bpmn")
+    first, _ = _start_review(session, "simple")
+    second, _ = _start_review(session, "simple")
+    both_hold_one = threading.Barrier(2, timeout=JOIN_SECONDS)
+    results: dict[str, object] = {}
+
+    def lock_in_order(name: str, order: tuple[int, int]) -> None:
+        try:
+            with db.unit_of_work(factory) as s:
+                runtime.lock(s, order[0])
+                both_hold_one.wait()
+                runtime.lock(s, order[1])
+            results[name] = "ok"
+        except BaseException as err:  # noqa: BLE001 - the test inspects whatever the thread raised
+            results[name] = err
+
+    threads = [threading.Thread(target=lock_in_order, args=("ab", (first, second))),
+               threading.Thread(target=lock_in_order, args=("ba", (second, first)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(JOIN_SECONDS)
+    [loser] = [v for v in results.values() if v != "ok"]
+    assert len(results) == 2, results
+    assert type(loser) is InstanceConflict and loser.http_status == 409, repr(loser)
+    assert "reload and try again" in loser.message and loser.detail == {"database_error": "deadlock"}
+    assert getattr(loser.__cause__, "orig", None).sqlstate == "40P01"

@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import EngineError
+from engine.errors import EngineError, conflict_from_database
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ def _stale(err: StaleDataError):
 
 
 def _operational(err: OperationalError):
+    conflict = conflict_from_database(err)
+    if conflict is not None:  # a PostgreSQL deadlock or serialization failure: the transaction was undone
+        log.warning("the database undid a request for a concurrent one: %s", err.orig)
+        return _engine_error(conflict)
     if "database is locked" in str(err.orig).lower():
         return json_error(409, {"error": "DatabaseBusy",
                                 "detail": "The database was busy with another change; retry in a moment."})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,10 +13,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import EngineError
+from engine.errors import EngineError, conflict_from_database
 
 from .db import begin_write, get_session
 from .errors import API_PREFIX, json_error
+
+log = logging.getLogger(__name__)
 
 
 def run_unit(work: Callable[[Any], Any]) -> tuple[Any, EngineError | None]:
@@ -36,6 +39,10 @@ def run_unit(work: Callable[[Any], Any]) -> tuple[Any, EngineError | None]:
         return None, InstanceConflict("Someone changed this case at the same time; reload and try again.")
     except OperationalError as err:
         session.rollback()
+        conflict = conflict_from_database(err)
+        if conflict is not None:  # a PostgreSQL deadlock or serialization failure: the transaction was undone
+            log.warning("the database undid a page's change for a concurrent one: %s", err.orig)
+            return None, conflict
         if "database is locked" not in str(err.orig).lower():
             raise
         from engine.errors import InstanceConflict
