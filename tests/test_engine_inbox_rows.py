@@ -12,6 +12,7 @@ from sqlalchemy import insert
 from web_factories import close_app, gen_api_app, token_headers
 
 from engine import db, definitions, instances, tasks
+from engine.errors import TaskNotFound
 from engine.models import HumanTask
 from web.accounts import ADMIN_ROLE
 from web.api.representations import task_json
@@ -128,3 +129,38 @@ def test_the_api_inbox_answers_what_the_object_listing_answered(app):
     assert {i["id"] for i in first if i["lane"] in CASE_RULE_LANES} == {
         r["id"] for r in amy_case_rows if r["assignee"] == "amy" or "amy" in (r["candidate_users"] or ())}
     assert {("amy", OWNER_ROLE), ("amy", AGENCY_ROLE), ("rita", "clerk"), ("root", None)} <= shown
+
+
+def _review_task(session) -> HumanTask:
+    """A review task with a form (simple.bpmn, amount > 5), beside the formless rows of `_fill`."""
+    _fill(session, LANES, count=3)
+    instances.start_instance(session, "simple", {"amount": 50}, "alice")
+    commit(session)
+    [task] = [t for t in tasks.list_tasks(session, limit=100) if t.form_ref]
+    return task
+
+
+def test_open_task_reads_what_get_task_and_form_schema_read(session):
+    """One statement gives the task (the session's object) and its form; a task without a form has None."""
+    real = _review_task(session)
+    task, schema = tasks.open_task(session, real.id)
+    assert task is tasks.get_task(session, real.id) and schema == tasks.form_schema(session, real)
+    assert schema["required"] == ["approved"]
+    assert tasks.open_task(session, "t001") == (session.get(HumanTask, "t001"), None)
+
+
+def test_open_task_checks_before_it_loads_the_form_and_refuses_an_unknown_id(session, monkeypatch):
+    real = _review_task(session)
+    seen = []
+
+    def refuse(task):
+        seen.append(task.id)
+        raise PermissionError("no")
+
+    monkeypatch.setattr(definitions, "load", lambda *_a: pytest.fail("the form was loaded before the check"))
+    with pytest.raises(PermissionError):
+        tasks.open_task(session, real.id, check=refuse)
+    assert seen == [real.id]
+    with pytest.raises(TaskNotFound):
+        tasks.open_task(session, "no-such-task", check=refuse)
+    assert seen == [real.id]

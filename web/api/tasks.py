@@ -43,10 +43,8 @@ def list_tasks():
 @reads_only
 def get(task_id: str):
     """GET /tasks/<id>: one task with the JSON Schema of its form."""
-    session = get_session()
-    row = tasks.get_task(session, task_id)
-    require_task_view(row)
-    return jsonify({**task_json(row), "form_schema": tasks.form_schema(session, row)})
+    row, schema = tasks.open_task(get_session(), task_id, check=require_task_view)
+    return jsonify({**task_json(row), "form_schema": schema})
 
 
 @bp.post("/tasks/<task_id>/complete")
