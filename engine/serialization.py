@@ -19,6 +19,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.specs.StartTask import StartTask
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
@@ -72,20 +73,13 @@ class FastTaskConverter(TaskConverter):
 
     def from_dict(self, dct, workflow, uuid=UUID):
         """Restore one task into `workflow`; `uuid` parses id strings (pass a caching one)."""
-        restore = self.registry.restore
         task_spec = workflow.spec.task_specs.get(dct["task_spec"])
-        task = self.target_class(workflow, task_spec, state=dct["state"], id=uuid(dct["id"]))
-        parent_id = dct["parent"]
-        task._parent = uuid(parent_id) if parent_id is not None else None
-        task._children = [uuid(child) for child in dct["children"]]
-        task.last_state_change = dct["last_state_change"]
-        task.triggered = dct["triggered"]
-        internal = dct["internal_data"]
-        task.internal_data = restore(internal) if internal else {}
-        if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
-            task.workflow.top_workflow.event_manager.add_task(task)
+        if task_spec is None:  # Task() would put a StartTask in its place; so does this
+            task_spec = StartTask(workflow.spec)
+        task_id, parent_id, internal, state = uuid(dct["id"]), dct["parent"], dct["internal_data"], dct["state"]
+        parent_id = uuid(parent_id) if parent_id is not None else None
         delta = dct.get("delta")
-        parent = workflow.tasks.get(task._parent)
+        parent = workflow.tasks.get(parent_id) if parent_id is not None else None
         if delta and parent is not None:
             data = {k: copy(v) if isinstance(v, _MUTABLE) else v for k, v in parent.data.items()}
             data.update(self._restore_data(delta.get("updates", {})))
@@ -93,7 +87,18 @@ class FastTaskConverter(TaskConverter):
                 data.pop(key, None)
         else:
             data = self._restore_data(dct["data"])
-        task.data = data
+        # The attributes Task.__init__ sets, set at once: the constructor's own defaults (an empty data dict,
+        # a fresh clock reading, a parent lookup) would all be overwritten here.
+        task = object.__new__(self.target_class)
+        task.__dict__ = {
+            "id": task_id, "workflow": workflow, "_parent": parent_id,
+            "_children": [uuid(child) for child in dct["children"]], "_state": state,
+            "triggered": dct["triggered"], "task_spec": task_spec, "thread_id": Task.thread_id_pool,
+            "data": data, "internal_data": self.registry.restore(internal) if internal else {},
+            "last_state_change": dct["last_state_change"]}
+        workflow.tasks[task_id] = task
+        if state & TaskState.WAITING and isinstance(task_spec, CatchingEvent):
+            workflow.top_workflow.event_manager.add_task(task)
         return task
 
     def _restore_data(self, data):
