@@ -210,6 +210,7 @@ _CACHE_SIZE = 256
 def load(session: Session, definition_id: int) -> LoadedDefinition:
     """The parsed spec of one version, parsed once per process and cached."""
     bind = session.get_bind()
+    bind = getattr(bind, "engine", bind)  # a session held on a connection (db.SessionFactory)
     key = (getattr(bind, "cache_key", None) or str(bind.url), definition_id)
     cached = _CACHE.get(key)
     if cached is not None:

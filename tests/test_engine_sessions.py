@@ -1,0 +1,122 @@
+"""Held SQLite sessions (engine.db.SessionFactory): each thread reuses one session on one connection between
+units of work, and nothing of one unit of work reaches the next."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from sqlalchemy import event, func, select
+
+from engine import audit, db
+from engine.models import AuditEvent
+
+
+def _factory(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'held.db'}")
+    db.upgrade(engine)
+    return engine, db.make_session_factory(engine)
+
+
+def _events(factory) -> int:
+    with factory() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent))
+
+
+def test_a_thread_gets_its_session_back_after_closing_it(tmp_path):
+    engine, factory = _factory(tmp_path)
+    with db.unit_of_work(factory) as first:
+        audit.record(first, "alice", "test")
+    with db.unit_of_work(factory) as second:
+        audit.record(second, "alice", "test")
+    assert second is first and isinstance(first, db.HeldSession)
+    assert engine.pool.checkedout() == 1  # the thread's held connection, nothing else
+    assert _events(factory) == 2
+    engine.dispose()
+
+
+def test_a_second_session_while_the_first_is_open_comes_from_the_pool(tmp_path):
+    engine, factory = _factory(tmp_path)
+    with factory() as outer:
+        outer.connection()
+        with factory() as inner:
+            assert inner is not outer and not isinstance(inner, db.HeldSession)
+            inner.connection()
+            assert engine.pool.checkedout() == 2
+        assert engine.pool.checkedout() == 1
+    assert factory() is outer  # closed: handed out again
+    engine.dispose()
+
+
+def test_uncommitted_writes_are_rolled_back_before_the_session_is_reused(tmp_path):
+    engine, factory = _factory(tmp_path)
+    session = factory()
+    audit.record(session, "mallory", "never committed")
+    session.close()
+    with db.unit_of_work(factory) as again:
+        assert again is session
+        assert again.scalar(select(func.count()).select_from(AuditEvent)) == 0
+    engine.dispose()
+
+
+def test_a_session_left_with_info_or_listeners_is_not_handed_out_again(tmp_path):
+    engine, factory = _factory(tmp_path)
+    tagged = factory()
+    tagged.info["guard"] = object()
+    tagged.close()
+    fresh = factory()
+    assert fresh is not tagged and isinstance(fresh, db.HeldSession) and not fresh.info
+    event.listen(fresh, "before_commit", lambda _s: None)
+    fresh.close()
+    third = factory()
+    assert third is not fresh and third is not tagged
+    third.close()
+    assert engine.pool.checkedout() == 1  # all three on the one held connection
+    engine.dispose()
+
+
+def test_dispose_makes_every_thread_connect_anew(tmp_path):
+    engine, factory = _factory(tmp_path)
+    with factory() as before:
+        held_connection = before.connection()
+    engine.dispose()
+    with factory() as after:
+        assert after is not before and after.connection() is not held_connection
+    engine.dispose()
+
+
+def test_a_finished_thread_returns_its_connection_to_the_pool(tmp_path):
+    engine, factory = _factory(tmp_path)
+
+    def work():
+        with db.unit_of_work(factory) as session:
+            audit.record(session, "bob", "from a thread")
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+        t.join()
+    gc.collect()
+    assert engine.pool.checkedout() == 0
+    assert _events(factory) == 3
+    engine.dispose()
+
+
+def test_postgres_sessions_are_never_held():
+    engine = db.make_engine("postgresql://nobody@127.0.0.1:1/none")  # never connects in this test
+    factory = db.make_session_factory(engine)
+    first, second = factory(), factory()
+    assert not factory.hold and first is not second and not isinstance(first, db.HeldSession)
+    first.close()
+    second.close()
+    engine.dispose()
+
+
+def test_a_forked_child_never_uses_the_parents_held_connection(tmp_path):
+    engine, factory = _factory(tmp_path)
+    with factory() as parent_session:
+        parent_session.connection()
+    factory._forget_after_fork()  # what os.register_at_fork runs in the child
+    with factory() as child_session:
+        assert child_session is not parent_session
+    engine.dispose()
