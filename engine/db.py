@@ -543,8 +543,9 @@ def make_session_factory(engine: Engine) -> SessionFactory:
 def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator[Session]:
     """One session, one commit at the end, rollback on any error. A PostgreSQL deadlock or serialization
     failure (the database undid the transaction whole) is raised as InstanceConflict, as a lost race is."""
-    ctx = write_intent() if write else contextlib.nullcontext()
-    with ctx, factory() as session:
+    token = _sqlite_begin.set("BEGIN IMMEDIATE") if write else None  # write_intent, inline (hot path)
+    try:
+        session = factory()
         try:
             yield session
             session.commit()
@@ -555,6 +556,11 @@ def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator
                 raise
             log.warning("the database undid a unit of work for a concurrent one: %s", err)
             raise conflict from err
+        finally:
+            session.close()
+    finally:
+        if token is not None:
+            _sqlite_begin.reset(token)
 
 
 def alembic_config(url: str):
