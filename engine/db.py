@@ -57,6 +57,10 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        if not url.startswith("sqlite:///:memory:") and "mode=memory" not in url:
+            # Every thread holds one connection between units of work (SessionFactory), so the pool has no
+            # fixed bound to wait on: SQLite connections live in this process and end with their threads.
+            kwargs.setdefault("max_overflow", -1)
     else:
         kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("json_serializer", _json_dumps)

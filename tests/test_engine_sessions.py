@@ -120,3 +120,31 @@ def test_a_forked_child_never_uses_the_parents_held_connection(tmp_path):
     with factory() as child_session:
         assert child_session is not parent_session
     engine.dispose()
+
+
+def test_more_threads_than_the_pool_size_each_hold_a_connection(tmp_path):
+    """Twenty threads holding their sessions at once (the pool's default bound is 5 + 10) never wait."""
+    engine, factory = _factory(tmp_path)
+    ready, release = threading.Barrier(21), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold():
+        try:
+            with factory() as session:
+                session.connection()
+                ready.wait(timeout=10)
+                release.wait(timeout=10)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=hold) for _ in range(20)]
+    for t in threads:
+        t.start()
+    ready.wait(timeout=10)
+    assert engine.pool.checkedout() == 20
+    release.set()
+    for t in threads:
+        t.join()
+    gc.collect()
+    assert not errors and engine.pool.checkedout() == 0
+    engine.dispose()
