@@ -108,30 +108,21 @@ class FastTaskConverter(TaskConverter):
         return {k: v if type(v) in _PRIMITIVES else restore(v) for k, v in data.items()}
 
 
-#: Task ids seen recently, both ways (id string -> UUID, UUID -> string): the next operation on an
-#: instance loads the ids its last save wrote. UUIDs are immutable, so a hit is exactly what parsing
-#: or formatting would give; the maps are simply emptied when they grow past their bound.
+#: Task ids seen recently, both ways (id string -> UUID, UUID's integer -> string): the next operation on an
+#: instance loads the ids its last save wrote. UUIDs are immutable, so a hit is exactly what parsing or
+#: formatting would give; the maps are simply emptied when they grow past their bound. The string map is keyed
+#: by `UUID.int` (a C-level hash; a UUID's own __hash__ is a Python call), as are the per-call maps below.
 _IDS: dict[str, UUID] = {}
-_NAMES: dict[UUID, str] = {}
+_NAMES: dict[int, str] = {}
 _IDS_BOUND = 20_000
 
 
-def _remember(names: dict[UUID, str]) -> None:
+def _remember(names: dict[int, str], ids: dict[str, UUID]) -> None:
     if len(_NAMES) > _IDS_BOUND:
         _NAMES.clear()
         _IDS.clear()
     _NAMES.update(names)
-    _IDS.update({name: task_id for task_id, name in names.items()})
-
-
-def _names_of(task_ids) -> dict[UUID, str]:
-    """The string form of every task id, from the shared map where known."""
-    known = _NAMES.get
-    names = {}
-    for task_id in task_ids:
-        name = known(task_id)
-        names[task_id] = name if name is not None else str(task_id)
-    return names
+    _IDS.update(ids)
 
 
 class _UuidCache(dict):
@@ -146,40 +137,153 @@ class _UuidCache(dict):
 
 
 class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
-    """Converts a workflow without its spec; restores it around a spec object passed in."""
+    """Converts a workflow without its spec; restores it around a spec object passed in.
+
+    Both directions do the work of Spiff's converters (and FastTaskConverter's, for each task) in one loop
+    over the tasks, finding parents and id strings in maps keyed by id string or `UUID.int`.
+    """
 
     def to_dict(self, workflow):
-        names = _names_of(workflow.tasks)
-        _remember(names)
-        to_dict = TASKS.to_dict
+        tasks = workflow.tasks
+        known = _NAMES.get
+        names: dict[int, str] = {}
+        by_int = {}
+        fresh = {}
+        for task_id, task in tasks.items():
+            key = task_id.int
+            name = known(key)
+            if name is None:
+                name = str(task_id)
+                fresh[name] = task_id
+            names[key] = name
+            by_int[key] = task
+        if fresh:
+            _remember(names, fresh)
+        registry = self.registry
+        convert = registry.convert
+        typename = TASKS.typename
+        out = {}
+        for key, task in by_int.items():
+            parent_id = task._parent
+            parent = by_int.get(parent_id.int) if parent_id is not None else None
+            if parent is None:
+                data, delta = task.data, {}
+            else:
+                pdata, tdata = parent.data, task.data
+                data = {}
+                delta = {"updates": {k: v for k, v in tdata.items() if k not in pdata or v != pdata[k]},
+                         "deletions": [k for k in pdata if k not in tdata]}
+            internal = task.internal_data
+            name = names[key]
+            out[name] = {
+                "id": name,
+                "parent": names[parent_id.int] if parent is not None else None,
+                "children": [names.get(child.int) or str(child) for child in task._children],
+                "last_state_change": task.last_state_change,
+                "state": task._state,
+                "task_spec": task.task_spec.name,
+                "triggered": task.triggered,
+                "internal_data": convert(internal) if internal else {},
+                "data": data,
+                "delta": delta,
+                "typename": typename,
+            }
+        last_task = workflow.last_task
+        wf_data = workflow.data
+        root = workflow.task_tree.id
         dct = {
-            "data": self.registry.convert(self.registry.clean(workflow.data)),
+            "data": convert(registry.clean(wf_data)) if wf_data else {},
             "correlations": workflow.correlations,
-            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "last_task": (names.get(last_task.id.int) or str(last_task.id)) if last_task is not None else None,
             "success": workflow.success,
             "completed": workflow.completed,
-            "tasks": {names[task_id]: to_dict(task, names) for task_id, task in workflow.tasks.items()},
-            "root": names[workflow.task_tree.id],
+            "tasks": out,
+            "root": names.get(root.int) or str(root),
         }
-        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
-        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        subprocesses, events = workflow.subprocesses, workflow.bpmn_events
+        dct["subprocesses"] = self.mapping_to_dict(subprocesses) if subprocesses else {}
+        dct["bpmn_events"] = convert(events) if events else []
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
         if spec is None:
             return super().from_dict(dct)
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        uuid = _UuidCache().__getitem__
-        restore = self.registry.restore
-        for task_dct in dct["tasks"].values():  # Task() files itself in workflow.tasks, in this order
-            if task_dct.get("typename") == TASKS.typename:
-                TASKS.from_dict(task_dct, workflow, uuid)
-            else:
+        task_dcts = dct["tasks"]
+        uuid = _UuidCache()
+        known = _IDS.get
+        for name in task_dcts:
+            task_id = known(name)
+            uuid[name] = task_id if task_id is not None else UUID(name)
+        uuid = uuid.__getitem__
+        registry = self.registry
+        restore = registry.restore
+        restore_data = TASKS._restore_data
+        typename, target = TASKS.typename, TASKS.target_class
+        specs = workflow.spec.task_specs
+        tasks = workflow.tasks
+        events = workflow.top_workflow.event_manager
+        restored = {}  # id string -> task
+        for task_dct in task_dcts.values():  # Task() files itself in workflow.tasks, in this order
+            if task_dct.get("typename") != typename:
                 restore(task_dct, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(uuid(dct["root"]))
-        self.set_default_attributes(workflow, dct)
-        self.subprocesses_from_dict(dct["subprocesses"], workflow)
-        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+                continue
+            task_spec = specs.get(task_dct["task_spec"])
+            if task_spec is None:  # Task() would put a StartTask in its place; so does this
+                task_spec = StartTask(workflow.spec)
+            name, parent_name, internal, state = (task_dct["id"], task_dct["parent"], task_dct["internal_data"],
+                                                  task_dct["state"])
+            task_id = uuid(name)
+            if parent_name is None:
+                parent_id = parent = None
+            else:
+                parent_id = uuid(parent_name)
+                parent = restored.get(parent_name)
+                if parent is None:
+                    parent = tasks.get(parent_id)
+            delta = task_dct.get("delta")
+            if delta and parent is not None:
+                pdata = parent.data
+                data = pdata.copy()
+                for k, v in pdata.items():
+                    if isinstance(v, _MUTABLE):
+                        data[k] = copy(v)
+                updates = delta.get("updates")
+                if updates:
+                    data.update(restore_data(updates))
+                for key in delta.get("deletions", ()):
+                    data.pop(key, None)
+            else:
+                data = restore_data(task_dct["data"])
+            # The attributes Task.__init__ sets, set at once: the constructor's own defaults (an empty data
+            # dict, a fresh clock reading, a parent lookup) would all be overwritten here.
+            task = object.__new__(target)
+            task.__dict__ = {
+                "id": task_id, "workflow": workflow, "_parent": parent_id,
+                "_children": [uuid(child) for child in task_dct["children"]], "_state": state,
+                "triggered": task_dct["triggered"], "task_spec": task_spec, "thread_id": target.thread_id_pool,
+                "data": data, "internal_data": restore(internal) if internal else {},
+                "last_state_change": task_dct["last_state_change"]}
+            tasks[task_id] = task
+            restored[name] = task
+            if state & TaskState.WAITING and isinstance(task_spec, CatchingEvent):
+                events.add_task(task)
+        root = dct["root"]
+        workflow.task_tree = restored[root] if root in restored else tasks.get(uuid(root))
+        # set_default_attributes, with its lookups in the maps above
+        workflow.success = dct["success"]
+        workflow.completed = dct.get("completed", False)
+        workflow.correlations = dct.pop("correlations", {})
+        last_task = dct["last_task"]
+        if isinstance(last_task, str):
+            workflow.last_task = restored[last_task] if last_task in restored else tasks.get(uuid(last_task))
+        wf_data = dct.pop("data", {})
+        workflow.data = restore(wf_data) if wf_data else {}
+        subprocesses = dct["subprocesses"]
+        if subprocesses:
+            self.subprocesses_from_dict(subprocesses, workflow)
+        events = dct.pop("bpmn_events", [])
+        workflow.bpmn_events = restore(events) if events else []
         return workflow
 
 

@@ -123,6 +123,8 @@ def test_adopted_objects_flush_like_loaded_ones(session, deploy, factory):
 
 def test_task_id_cache_gives_the_same_state_as_parsing(session, deploy):
     """Loading with the shared task-id maps warm or emptied rebuilds the same workflow, saved identically."""
+    import uuid
+
     from engine import definitions, serialization
 
     deploy("eng_review.bpmn")
@@ -134,7 +136,7 @@ def test_task_id_cache_gives_the_same_state_as_parsing(session, deploy):
     cold = serialization.load_state(inst.state, loaded.spec, loaded.subprocess_specs)
     assert set(warm.tasks) == set(cold.tasks) and serialization._IDS == {}
     assert serialization.dump_state(warm) == serialization.dump_state(cold) == inst.state
-    assert serialization._NAMES and all(str(k) == v for k, v in serialization._NAMES.items())
+    assert serialization._NAMES and all(str(uuid.UUID(int=k)) == v for k, v in serialization._NAMES.items())
 
 
 def test_json_columns_keep_typed_values_readable(session):

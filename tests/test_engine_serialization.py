@@ -238,3 +238,32 @@ def test_huge_integers_and_odd_text_survive_the_fast_json(waiting):
     again = serialization.load_state(serialization.dump_state(wf2), loaded_def.spec, loaded_def.subprocess_specs)
     [ready] = [t for t in again.tasks.values() if t.task_spec.name == "Task_review"]
     assert ready.data["nan"] is None
+
+
+def test_one_pass_converter_matches_spiffs_on_workflow_attributes(waiting):
+    """The workflow-level fields the one-pass converter handles itself (data, correlations, last task, root,
+    events, subprocesses) and every task attribute match Spiff's restore, empty or not; parent data is
+    copied, never shared."""
+    for row, loaded_def in waiting:
+        ours = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs)
+        spiff_wf = _reference_load(row.state, loaded_def)
+        assert set(vars(ours)) == set(vars(spiff_wf)), row.process_id
+        for wf_ours, wf_spiff in zip((ours, *ours.subprocesses.values()),
+                                     (spiff_wf, *spiff_wf.subprocesses.values()), strict=True):
+            for task, ref in zip(wf_ours.tasks.values(), wf_spiff.tasks.values(), strict=True):
+                assert vars(task).keys() == vars(ref).keys() and task.thread_id == ref.thread_id
+                parent = task.parent
+                if parent is not None:
+                    assert all(task.data[k] is not v for k, v in parent.data.items()
+                               if isinstance(v, dict | list) and k in task.data)
+        assert (ours.success, ours.completed, ours.correlations, ours.bpmn_events, ours.data) == \
+            (spiff_wf.success, spiff_wf.completed, spiff_wf.correlations, spiff_wf.bpmn_events, spiff_wf.data)
+        ours.data.update({"day": dt.date(2027, 1, 2), "n": 1})
+        ours.correlations = {"case": {"key": "C-1"}}
+        text = serialization.dump_state(ours)
+        assert text == _reference_dump(ours), row.process_id
+        again = serialization.load_state(text, loaded_def.spec, loaded_def.subprocess_specs)
+        reference = _reference_load(text, loaded_def)
+        assert (again.data, again.correlations, again.last_task.id, again.task_tree.id) == \
+            (reference.data, reference.correlations, reference.last_task.id, reference.task_tree.id)
+        assert serialization.dump_state(again) == text
