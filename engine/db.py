@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.request import pathname2url
 
 import orjson
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
@@ -57,7 +57,8 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
-        if not url.startswith("sqlite:///:memory:") and "mode=memory" not in url:
+        database = make_url(url).database
+        if database and database != ":memory:" and "mode=memory" not in url:  # a file: QueuePool
             # Every thread holds one connection between units of work (SessionFactory), so the pool has no
             # fixed bound to wait on: SQLite connections live in this process and end with their threads.
             kwargs.setdefault("max_overflow", -1)

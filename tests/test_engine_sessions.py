@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
 from sqlalchemy import event, func, select
 
 from engine import audit, db
@@ -147,4 +148,13 @@ def test_more_threads_than_the_pool_size_each_hold_a_connection(tmp_path):
         t.join()
     gc.collect()
     assert not errors and engine.pool.checkedout() == 0
+    engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_databases_keep_sqlalchemys_own_pool(url):
+    """Only file databases get an unbounded QueuePool; in-memory ones keep the pool SQLAlchemy picks."""
+    engine = db.make_engine(url)
+    with db.make_session_factory(engine)() as session:
+        assert session.scalar(select(1)) == 1
     engine.dispose()
