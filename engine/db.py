@@ -57,8 +57,7 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
-        database = make_url(url).database
-        if database and database != ":memory:" and "mode=memory" not in url:  # a file: QueuePool
+        if _is_sqlite_file(make_url(url)):  # a file: QueuePool
             # Every thread holds one connection between units of work (SessionFactory), so the pool has no
             # fixed bound to wait on: SQLite connections live in this process and end with their threads.
             kwargs.setdefault("max_overflow", -1)
@@ -97,6 +96,14 @@ def _cursor_savepoints(engine: Engine) -> None:
     dialect.do_savepoint = lambda connection, name: run(connection, f"SAVEPOINT {name}")
     dialect.do_release_savepoint = lambda connection, name: run(connection, f"RELEASE SAVEPOINT {name}")
     dialect.do_rollback_to_savepoint = lambda connection, name: run(connection, f"ROLLBACK TO SAVEPOINT {name}")
+
+
+def _is_sqlite_file(url) -> bool:
+    """True for a SQLite database in a file (not in memory: SQLAlchemy gives those a connection per thread
+    already, and closes them when the engine is disposed)."""
+    database = url.database
+    return (url.get_backend_name() == "sqlite" and bool(database) and database != ":memory:"
+            and url.query.get("mode") != "memory")
 
 
 def _json_default(value):
@@ -492,7 +499,7 @@ class SessionFactory(sessionmaker):
 
     def __init__(self, engine: Engine):
         super().__init__(bind=engine, expire_on_commit=False, autoflush=True)
-        self.hold = engine.dialect.name == "sqlite"
+        self.hold = _is_sqlite_file(engine.url)
         self._local = threading.local()
         self._generation = 0
         _FACTORIES.add(self)

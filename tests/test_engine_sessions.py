@@ -153,8 +153,11 @@ def test_more_threads_than_the_pool_size_each_hold_a_connection(tmp_path):
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_in_memory_databases_keep_sqlalchemys_own_pool(url):
-    """Only file databases get an unbounded QueuePool; in-memory ones keep the pool SQLAlchemy picks."""
+    """Only file databases get an unbounded QueuePool and held sessions; in-memory ones keep the pool
+    SQLAlchemy picks (a connection per thread, closed by dispose) and plain sessions."""
     engine = db.make_engine(url)
-    with db.make_session_factory(engine)() as session:
+    factory = db.make_session_factory(engine)
+    with factory() as session:
         assert session.scalar(select(1)) == 1
+    assert not factory.hold and not isinstance(session, db.HeldSession)
     engine.dispose()
