@@ -21,7 +21,7 @@ from urllib.request import pathname2url
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.attributes import instance_state
 
 from .errors import conflict_from_database
 
@@ -395,9 +395,16 @@ def adopt(session: Session, cls, values: dict):
         state.session_id = session.hash_key
         session.identity_map._add_unpresent(state, key)
     else:
-        for name, value in values.items():
-            set_committed_value(obj, name, value)
+        set_committed(obj, values)
     return obj
+
+
+def set_committed(obj, values: dict) -> None:
+    """Tell a persistent object the column values its row now holds, as `set_committed_value` does for one
+    (value in the state dict, no pending change), for all of them in one step. Column attributes only."""
+    state = instance_state(obj)
+    state.dict.update(values)
+    state._commit(state.dict, list(values))
 
 
 def flush_pending(session: Session) -> None:

@@ -12,7 +12,6 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import audit, clock, db, definitions, projections, serialization
@@ -228,9 +227,8 @@ def save(session: Session, loaded: Loaded) -> None:
                                                             "b_id": row.id, "b_version": version})
     if count != 1:
         raise conflict
-    for key, value in values.items():
-        set_committed_value(row, key, value)
-    set_committed_value(row, "version_id", version + 1)
+    values["version_id"] = version + 1
+    db.set_committed(row, values)
 
 
 def find_task(wf: BpmnWorkflow, task_id: str):

@@ -8,7 +8,6 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit, clock, db, definitions, forms, runtime
 from .errors import NotAllowed, TaskNotFound, TaskNotReady
@@ -109,8 +108,7 @@ def complete_task(session: Session, task_id: str, data: dict[str, Any], actor: s
                  {"changed": audit.diff(before, task.data)})
     runtime.advance(session, loaded)
     runtime.save(session, loaded)
-    for key, value in done.items():  # what the row now holds (save cancels only tasks still open)
-        set_committed_value(row, key, value)
+    db.set_committed(row, done)  # what the row now holds (save cancels only tasks still open)
     return row
 
 

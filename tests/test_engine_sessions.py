@@ -161,3 +161,19 @@ def test_in_memory_databases_keep_sqlalchemys_own_pool(url):
         assert session.scalar(select(1)) == 1
     assert not factory.hold and not isinstance(session, db.HeldSession)
     engine.dispose()
+
+
+def test_set_committed_leaves_the_object_clean_with_the_new_values(tmp_path):
+    """db.set_committed is set_committed_value for several columns at once: new values, nothing to flush."""
+    from sqlalchemy import inspect
+
+    engine, factory = _factory(tmp_path)
+    with db.unit_of_work(factory) as session:
+        audit.record(session, "alice", "test")
+    with factory() as session:
+        event_row = session.scalars(select(AuditEvent)).one()
+        event_row.actor = "pending change"  # an unflushed change of one column is replaced as well
+        db.set_committed(event_row, {"actor": "bob", "action": "changed"})
+        assert (event_row.actor, event_row.action) == ("bob", "changed")
+        assert not session.is_modified(event_row) and not inspect(event_row).attrs.actor.history.has_changes()
+    engine.dispose()
