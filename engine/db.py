@@ -258,6 +258,15 @@ CHECKPOINTER = Checkpointer()
 os.register_at_fork(after_in_child=CHECKPOINTER._after_fork_in_child)
 
 
+def _bind(p: dict, procs: list, positional: bool, fixed: dict):
+    """The driver's parameters for one execution: each value through its type's bind processor."""
+    if fixed:
+        p = {**fixed, **p}
+    if positional:
+        return tuple([p[n] if proc is None else proc(p[n]) for n, proc in procs])
+    return {n: p[n] if proc is None else proc(p[n]) for n, proc in procs}
+
+
 class Prepared:
     """A hot statement, compiled once per dialect and run on the DBAPI cursor of the unit of work.
 
@@ -291,18 +300,11 @@ class Prepared:
 
     def _cursor(self, connection: Connection, params):
         sql, procs, positional, _results, fixed = self._compiled(connection.dialect)
-
-        def args(p: dict):
-            if fixed:
-                p = {**fixed, **p}
-            if positional:
-                return tuple([p[n] if proc is None else proc(p[n]) for n, proc in procs])
-            return {n: p[n] if proc is None else proc(p[n]) for n, proc in procs}
-
         if not connection.in_transaction():
             connection.begin()  # what connection.execute would do (autobegin)
         many = isinstance(params, list)
-        values = [args(p) for p in params] if many else args(params)
+        values = [_bind(p, procs, positional, fixed) for p in params] if many else \
+            _bind(params, procs, positional, fixed)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             if many:
