@@ -159,7 +159,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         # The WAL is copied back into the database by the checkpointer thread, off the committing
-        # request; the writer checkpoints itself only if the WAL outgrows this (a backstop, ~200 MB).
+        # request; the writer checkpoints itself only if the WAL outgrows this (a backstop, ~80 MB).
         cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
         cur.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
         cur.close()
@@ -178,10 +178,10 @@ log = logging.getLogger(__name__)
 #: the checkpointer (every CHECKPOINT_SECONDS) keeps the WAL far below this. Under back-to-back writes it
 #: cannot: the WAL only starts over once a checkpoint has copied every frame, and the writer appends new
 #: ones during the checkpoint's fsyncs; so the WAL grows to this bound and the writer then checkpoints
-#: itself, paying two fsyncs and a truncation (30-50 ms on the benchmark machine). 50,000 pages (200 MB of
-#: WAL at most, truncated back to 64 MB afterwards) makes that one stall per ~5,000 task completions instead
-#: of per ~2,000 (about 8 instead of 20 us per write on average).
-WAL_BACKSTOP_PAGES = 50000
+#: itself, paying two fsyncs and a truncation (30-50 ms on the benchmark machine, about one stall per 2,000
+#: task completions). 50,000 pages made that rarer in bench/engine.py but cost the embedded web server ~5%
+#: of its inbox throughput under bench/load.py (more CPU per request), so the bound stays at 20,000 (80 MB).
+WAL_BACKSTOP_PAGES = 20000
 CHECKPOINT_SECONDS = 0.5
 
 
