@@ -398,8 +398,12 @@ class Sweeper:
             claimed = claim_rows(session, self.owner, self.batch, self.lease_seconds)
         stats.claimed = len(claimed)
         for start in range(0, len(claimed), self.chunk):
+            # A chunk holds its instances' locks until it commits: taking them in instance order (due order
+            # within an instance, the sort is stable) means two workers' chunks can never wait on each other
+            # in a cycle, whatever timers of the same instances each of them leased.
+            chunk = sorted(claimed[start:start + self.chunk], key=lambda row: row[1])
             with db.unit_of_work(self.factory) as session:
-                for timer_id, instance_id in claimed[start:start + self.chunk]:
+                for timer_id, instance_id in chunk:
                     self._count(stats, fire(session, timer_id, self.owner, instance_id=instance_id))
         if time.monotonic() >= self._next_incident_check:  # at most once a second: a write transaction
             self._next_incident_check = time.monotonic() + INCIDENT_CHECK_SECONDS

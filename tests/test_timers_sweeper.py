@@ -162,3 +162,28 @@ def test_a_busy_sweeper_looks_for_incidents_once_a_second(factory, monkeypatch):
     sweeper._next_incident_check = time.monotonic() - 0.001  # a second later
     sweeper.run_once()
     assert len(looked) == 2
+
+
+def test_a_chunk_fires_in_instance_order_so_two_workers_never_lock_in_a_cycle(factory, monkeypatch):
+    """Timers claimed in due order are fired chunk by chunk in instance order (due order within an instance):
+    every worker takes the instance locks of a chunk in the same order, so no two chunks deadlock."""
+    claimed = [("t1", 9), ("t2", 3), ("t3", 9), ("t4", 1), ("t5", 3)]  # (timer, instance) by due time
+    fired: list[list[str]] = []
+    monkeypatch.setattr(timers, "claim_rows", lambda *_a, **_k: list(claimed))
+
+    def record(_session, timer_id, _owner, instance_id):
+        fired[-1].append(timer_id)
+        return timers.FireResult(timer_id, "skipped")
+
+    monkeypatch.setattr(timers, "fire", record)
+    sweeper = timers.Sweeper(factory, owner="w1", batch=10, chunk=3)
+    original = db.unit_of_work
+
+    def chunk_of_work(*args, **kwargs):
+        fired.append([])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(timers.db, "unit_of_work", chunk_of_work)
+    sweeper.run_once()
+    chunks = [c for c in fired if c]
+    assert chunks == [["t2", "t1", "t3"], ["t4", "t5"]]
