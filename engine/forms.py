@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from functools import lru_cache
 
@@ -15,19 +16,29 @@ from .errors import FieldError, FormInvalid
 class _Validators:
     """A schema's two validators: jsonschema (the authority, with the messages per field) and jsonschema-rs
     (compiled, ~50x faster), which only answers "valid?" first. Data it accepts is accepted; anything else
-    goes to jsonschema, whose verdict stands. jsonschema-rs is the stricter of the two where they differ
-    (formats it checks that jsonschema cannot, ECMA regexes: ASCII \\d, no match before a final newline),
-    so a submission jsonschema would refuse is never let through (tests/test_engine_forms_fast.py)."""
+    goes to jsonschema, whose verdict stands.
+
+    The fast path is only taken for schemas where jsonschema-rs is at least as strict: it checks formats
+    jsonschema cannot, and its ECMA regexes read \\d, \\w and `.` as ASCII and never match before a final
+    newline. Where it is looser the schema is left to jsonschema alone: `multipleOf` (jsonschema divides
+    floats: 0.07 is no multiple of 0.01 to it), `format: regex` (the two regex dialects), and any pattern
+    beyond plain characters, classes without negation and the escapes \\d \\w and escaped punctuation
+    (\\D \\W \\S \\s, [^...], \\p{..}, lookarounds differ between ECMA and Python on Unicode).
+    tests/test_engine_forms_fast.py holds both halves: every shipped form takes the fast path, and no
+    submission jsonschema refuses is let through.
+    """
 
     __slots__ = ("full", "fast")
 
     def __init__(self, schema: dict):
         cls = jsonschema.validators.validator_for(schema)
         self.full = cls(schema, format_checker=cls.FORMAT_CHECKER)
-        try:
-            self.fast = jsonschema_rs.validator_for(schema, validate_formats=True)
-        except Exception:  # noqa: BLE001 - a schema it cannot compile is checked by jsonschema alone
-            self.fast = None
+        self.fast = None
+        if _fast_safe(schema):
+            try:
+                self.fast = jsonschema_rs.validator_for(schema, validate_formats=True)
+            except Exception:  # noqa: BLE001 - a schema it cannot compile is checked by jsonschema alone
+                self.fast = None
 
     def accepts_fast(self, data) -> bool:
         """True if jsonschema-rs finds `data` valid (False: ask jsonschema). Only data made of JSON's own
@@ -39,6 +50,33 @@ class _Validators:
             return self.fast.is_valid(data)
         except Exception:  # noqa: BLE001 - a value it cannot read: ask jsonschema
             return False
+
+
+#: Escapes a fast-path pattern may use: \d and \w (ASCII in ECMA, so stricter there) and escaped punctuation.
+_SAFE_ESCAPES = re.compile(r"\\[dw.\-+*?()\[\]{}|^$/\\]")
+
+
+def _safe_pattern(pattern) -> bool:
+    """True if `pattern` means the same or stricter in ECMA as in Python (see _Validators)."""
+    if not isinstance(pattern, str):
+        return False
+    rest = _SAFE_ESCAPES.sub("", pattern)
+    return "\\" not in rest and "[^" not in rest and "(?" not in rest
+
+
+def _fast_safe(schema) -> bool:
+    """True if no keyword in `schema` (at any depth) is one where jsonschema-rs may accept more."""
+    if isinstance(schema, list):
+        return all(_fast_safe(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    if "multipleOf" in schema or schema.get("format") == "regex":
+        return False
+    if "pattern" in schema and not _safe_pattern(schema["pattern"]):
+        return False
+    if "patternProperties" in schema and not all(_safe_pattern(k) for k in schema["patternProperties"]):
+        return False
+    return all(_fast_safe(value) for value in schema.values())
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

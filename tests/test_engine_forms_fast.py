@@ -101,3 +101,27 @@ def test_data_not_made_of_json_types_goes_to_jsonschema():
     assert validators.accepts_fast({"items": [1, {"a": None}], "amount": 1.5})
     with pytest.raises(FormInvalid):
         forms.validate(schema, {"items": (1, 2)})
+
+
+LOOSER_IN_JSONSCHEMA_RS = [  # schema, a value jsonschema-rs would accept and jsonschema refuses
+    ({"type": "number", "multipleOf": 0.01}, 0.07),
+    ({"type": "number", "multipleOf": 0.1}, 0.3),
+    ({"type": "string", "pattern": r"^\S+$"}, "a\x1fb"),
+    ({"type": "string", "pattern": r"^\D+$"}, "٣"),
+    ({"type": "string", "pattern": r"^[^\d]+$"}, "٣"),
+    ({"type": "string", "pattern": r"^\W+$"}, "é"),
+    ({"type": "string", "pattern": r"^\s*$"}, "\ufeff"),
+    ({"type": "string", "format": "regex"}, "(?<n>x)"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), LOOSER_IN_JSONSCHEMA_RS, ids=lambda v: repr(v)[:30])
+def test_schemas_where_jsonschema_rs_is_looser_never_take_the_fast_path(field, value):
+    """multipleOf, format: regex and patterns beyond the safe subset are left to jsonschema alone."""
+    import jsonschema_rs
+
+    schema = {"type": "object", "properties": {"x": field}}
+    assert jsonschema_rs.validator_for(schema, validate_formats=True).is_valid({"x": value})  # the difference
+    assert forms._validator_for(schema).fast is None
+    with pytest.raises(FormInvalid):
+        forms.validate(schema, {"x": value})
