@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import decimal
+import functools
 import json
 import logging
 import os
@@ -459,6 +460,7 @@ class HeldSession(Session):
 
     #: None: not handed out by a factory; False: in use; True: closed, ready for the thread's next call
     idle: bool | None = None
+    holder: _Held | None = None
 
     def close(self) -> None:
         try:
@@ -477,31 +479,55 @@ class HeldSession(Session):
 
 class _Held:
     """One thread's held SQLite connection and session. The connection goes back to the pool when the
-    thread (or the factory) is gone, or at exit. Nothing refers back to it, so that it goes with its thread."""
+    engine is disposed (if idle), when the thread or the factory is gone, or at exit; never in a forked
+    child (a SQLite connection must not cross a fork). Only the thread's local and the factory's weak
+    registry refer to it, so that it goes with its thread."""
 
     def __init__(self, engine: Engine, options: dict, generation: int):
         self.generation = generation  # the engine's dispose count when connected
+        self.pid = os.getpid()
         self.options = options
-        self.connection = engine.connect()
-        self._sessions: list[HeldSession] = []  # the current one; shared with the finalizer, not self
-        self.session = self.new_session()
-        self.finalizer = weakref.finalize(self, _release, self._sessions, self.connection)
+        self.connection: Connection | None = engine.connect()
+        self.session: HeldSession | None = self.new_session()
+        self.finalizer = weakref.finalize(self, _release, self.connection, self.pid)
 
     def new_session(self) -> HeldSession:
-        """A session on the held connection (a new one replaces a session left unclean)."""
+        """A session on the held connection (a new one replaces a session left unclean). The session keeps
+        its holder alive while someone uses it, even if the factory and the thread are gone."""
         session = HeldSession(bind=self.connection, join_transaction_mode="control_fully", **self.options)
         session.idle = True
-        self.session, self._sessions[:] = session, [session]
+        session.holder = self
+        self.session = session
         return session
 
+    def usable(self, generation: int) -> bool:
+        """True if this connection may serve the next unit of work: not released, not from a disposed
+        pool, and with no execution options left on it (an isolation level would outlive its unit)."""
+        return (self.connection is not None and self.generation == generation and self.pid == os.getpid()
+                and not self.connection.get_execution_options())
 
-def _release(sessions: list[Session], connection: Connection) -> None:
-    """Close a held session and return its connection to the pool."""
-    try:
-        for session in sessions:
-            session.close()
-    finally:
+    def release(self) -> None:
+        """Close the session, return the connection to its pool and drop both (and so the engine)."""
+        try:
+            if self.session is not None and self.pid == os.getpid():
+                self.session.close()
+        finally:
+            self.finalizer()
+            if self.session is not None:
+                self.session.holder = None
+            self.connection = self.session = None
+
+
+def _release(connection: Connection, pid: int) -> None:
+    """Return a held connection to its pool (ending any transaction), in the process that opened it only."""
+    if os.getpid() == pid:
         connection.close()
+
+
+def _engine_disposed(factory_ref: weakref.ref, _engine) -> None:
+    factory = factory_ref()
+    if factory is not None:
+        factory._disposed()
 
 
 class SessionFactory(sessionmaker):
@@ -520,45 +546,46 @@ class SessionFactory(sessionmaker):
         self.hold = _is_sqlite_file(engine.url)
         self._local = threading.local()
         self._generation = 0
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()  # every thread's, for dispose
+        self._lock = threading.Lock()
         _FACTORIES.add(self)
-        if self.hold:
-            event.listen(engine, "engine_disposed", self._disposed)
+        if self.hold:  # (a weak reference: the engine's listeners must not keep the factory alive)
+            event.listen(engine, "engine_disposed", functools.partial(_engine_disposed, weakref.ref(self)))
 
-    def _disposed(self, _engine) -> None:
-        """engine.dispose(): every thread connects anew on its next call (as from a fresh pool)."""
-        self._generation += 1
+    def _disposed(self) -> None:
+        """engine.dispose(): idle held connections go back now; every thread connects anew on its next call."""
+        with self._lock:
+            self._generation += 1
+            idle = [held for held in self._held if held.session is not None and held.session.idle]
+            for held in idle:
+                held.release()
 
     def __call__(self, **local_kw) -> Session:
         if not self.hold or local_kw:
             return super().__call__(**local_kw)
         held = getattr(self._local, "held", None)
-        if held is not None and not held.session.idle:
+        if held is not None and held.session is not None and not held.session.idle:
             return super().__call__()  # the thread's own session is open: a second one, from the pool
-        if held is None or held.generation != self._generation:
-            if held is not None:
-                held.finalizer()  # the connection of the disposed pool goes back now
-            options = {k: v for k, v in self.kw.items() if k != "bind"}
-            held = self._local.held = _Held(self.kw["bind"], options, self._generation)
-        session = held.session if held.session.reusable() else held.new_session()
-        session.idle = False
+        with self._lock:
+            if held is None or not held.usable(self._generation):
+                if held is not None:
+                    held.release()  # released already, from a disposed pool, or left with options
+                options = {k: v for k, v in self.kw.items() if k != "bind"}
+                held = self._local.held = _Held(self.kw["bind"], options, self._generation)
+                self._held.add(held)
+            session = held.session if held.session.reusable() else held.new_session()
+            session.idle = False
         return session
-
-    def _forget_after_fork(self) -> None:
-        """In a forked child: never touch (nor close) a connection inherited from the parent."""
-        held = getattr(self._local, "held", None)
-        if held is not None:
-            held.finalizer.detach()
-            _INHERITED.append(held)
-        self._local = threading.local()
 
 
 _FACTORIES: weakref.WeakSet[SessionFactory] = weakref.WeakSet()
-_INHERITED: list[_Held] = []  # kept alive in a forked child, so that no finalizer closes them there
 
 
 def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks (another thread may have held one at the fork); held
+    connections inherited from the parent are never used there (`_Held.usable` compares the pid)."""
     for factory in list(_FACTORIES):
-        factory._forget_after_fork()
+        factory._lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -4,7 +4,9 @@ units of work, and nothing of one unit of work reaches the next."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
+import weakref
 
 import pytest
 from sqlalchemy import event, func, select
@@ -116,10 +118,59 @@ def test_postgres_sessions_are_never_held():
 def test_a_forked_child_never_uses_the_parents_held_connection(tmp_path):
     engine, factory = _factory(tmp_path)
     with factory() as parent_session:
-        parent_session.connection()
-    factory._forget_after_fork()  # what os.register_at_fork runs in the child
-    with factory() as child_session:
-        assert child_session is not parent_session
+        parent_connection = parent_session.connection()
+    pid = os.fork()
+    if pid == 0:  # the child: a session of its own, on a connection of its own
+        ok = False
+        try:
+            with factory() as child_session:
+                ok = child_session is not parent_session and child_session.connection() is not parent_connection
+                ok = ok and child_session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with factory() as again:  # the parent's own is untouched
+        assert again is parent_session and again.connection() is parent_connection
+    engine.dispose()
+
+
+def test_dispose_returns_idle_connections_of_other_threads_and_lets_the_engine_go(tmp_path):
+    """A thread that used the factory and lives on (a web worker thread) does not keep the connection, nor
+    the engine and its files, after dispose (a sandbox reset drops its engine this way)."""
+    engine, factory = _factory(tmp_path)
+    used, finish = threading.Event(), threading.Event()
+    handed = [factory]
+
+    def worker():
+        work = handed.pop()
+        with db.unit_of_work(work) as session:
+            audit.record(session, "bob", "from a thread")
+        del work, session  # as a request ends: nothing of it stays in the thread but its held connection
+        used.set()
+        finish.wait(timeout=10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    used.wait(timeout=10)
+    (held,) = list(factory._held)
+    engine.dispose()
+    assert held.connection is None and held.session is None
+    engine_ref = weakref.ref(engine)
+    del engine, factory, held
+    gc.collect()
+    assert engine_ref() is None, "the disposed engine is still referenced"
+    finish.set()
+    thread.join()
+
+
+def test_execution_options_left_on_the_connection_do_not_reach_the_next_unit_of_work(tmp_path):
+    engine, factory = _factory(tmp_path)
+    with factory() as first:
+        first.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    with factory() as second:
+        assert not second.connection().get_execution_options()
+    assert second is not first
     engine.dispose()
 
 
@@ -176,4 +227,15 @@ def test_set_committed_leaves_the_object_clean_with_the_new_values(tmp_path):
         db.set_committed(event_row, {"actor": "bob", "action": "changed"})
         assert (event_row.actor, event_row.action) == ("bob", "changed")
         assert not session.is_modified(event_row) and not inspect(event_row).attrs.actor.history.has_changes()
+    engine.dispose()
+
+
+def test_a_session_outlives_the_factory_that_handed_it_out(tmp_path):
+    """`with make_session_factory(engine)() as session:` drops the factory at once; the session in use keeps
+    its held connection (a fixture and scripts do this)."""
+    engine, factory = _factory(tmp_path)
+    del factory
+    with db.make_session_factory(engine)() as session:
+        gc.collect()
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
     engine.dispose()
