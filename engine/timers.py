@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import audit, clock, db, incidents, projections, roles, runtime
-from .errors import EngineError, InstanceNotActive, InstanceNotFound
+from .errors import EngineError, InstanceNotActive, InstanceNotFound, conflict_from_database
 from .models import AuditEvent, HumanTask, Incident, ProcessInstance, Timer
 from .services import HandlerContext, handler
 
@@ -153,6 +153,8 @@ _LEASE_OF = db.Prepared(select(_T.c.status, _T.c.lease_owner, _T.c.instance_id, 
 _CLOSE = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"))
                      .values(status=bindparam("t_status"), lease_owner=None, lease_expires_at=None),
                      ("t_id", "t_status"))
+_UNLEASE = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"), _T.c.lease_owner == bindparam("t_owner"))
+                       .values(status="waiting", lease_owner=None, lease_expires_at=None), ("t_id", "t_owner"))
 _RELEASE = db.Prepared(update(_T).where(_T.c.id == bindparam("t_id"))
                        .values(status="waiting", due_at=bindparam("t_due"), lease_owner=None,
                                lease_expires_at=None), ("t_id", "t_due"))
@@ -245,6 +247,14 @@ def fire(session: Session, timer_id: str, owner: str, actor: str = "timer",
     except Exception as err:  # noqa: BLE001 - a failed fire becomes an incident and a later retry
         if savepoint.is_active:
             savepoint.rollback()
+        if conflict_from_database(err) is not None:
+            # The database undid this fire for a concurrent unit of work (a deadlock or serialization
+            # failure): nothing failed; the timer goes back to waiting, due as it was, for the next sweep.
+            _UNLEASE.execute(session.connection(), {"t_id": timer_id, "t_owner": owner})
+            result.outcome, result.error = "lost", f"{type(err).__name__}: {err}"
+            log.warning("timer %s lost a race and fires on the next sweep: %s", timer_id, err,
+                        extra={"instance_id": result.instance_id})
+            return result
         _record_failure(session, timer_id, err, actor)
         result.outcome, result.error = "failed", f"{type(err).__name__}: {err}"
         log.warning("timer %s failed to fire: %s", timer_id, err, extra={"instance_id": result.instance_id})

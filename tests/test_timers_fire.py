@@ -159,3 +159,37 @@ def test_a_database_error_in_one_fire_is_rolled_back_to_its_savepoint_and_the_ne
     assert row_of(session, second).status == "fired"
     [incident] = session.scalars(select(Incident).where(Incident.instance_id == first)).all()
     assert incident.error_type in ("ProgrammingError", "OperationalError")  # PostgreSQL, SQLite
+
+
+def test_a_fire_the_database_undid_for_a_concurrent_unit_goes_back_to_waiting_not_to_an_incident(
+        session, factory, deploy, fixed_clock, monkeypatch):
+    """A deadlock or serialization failure (PostgreSQL 40P01 / 40001) is a lost race, not a failure: the
+    timer is waiting again, due as it was, no incident is opened, and the next sweep fires it."""
+    deploy("tmr_duration.bpmn")
+    first, second = start(session, "tmr_duration"), start(session, "tmr_duration")
+    fixed_clock.advance(dt.timedelta(days=31))
+    due_before = row_of(session, first).due_at
+    session.rollback()  # end this read: the checks below must see what the sweeps committed
+    real_save = runtime.save
+
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"
+
+    def save(s, loaded):
+        if loaded.row.id == first:
+            raise DeadlockDetected("deadlock detected")
+        real_save(s, loaded)
+
+    monkeypatch.setattr(runtime, "save", save)
+    stats = timers.Sweeper(factory, owner="w1", chunk=10).run_once()
+    assert (stats.claimed, stats.fired, stats.skipped, stats.failed) == (2, 1, 1, 0)
+    session.rollback()
+    assert row_of(session, second).status == "fired"
+    row = row_of(session, first)
+    assert (row.status, row.lease_owner, row.due_at) == ("waiting", None, due_before)
+    assert not session.scalars(select(Incident).where(Incident.instance_id == first)).all()
+    session.rollback()
+    monkeypatch.setattr(runtime, "save", real_save)
+    assert timers.Sweeper(factory, owner="w2").run_once().fired == 1
+    session.rollback()
+    assert instances.get_instance(session, first).status == "completed"
