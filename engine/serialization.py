@@ -37,6 +37,15 @@ _PRIMITIVES = frozenset({str, int, float, bool, type(None)})
 _MUTABLE = (dict, list, set)
 
 
+def _data_and_delta(task, parent) -> tuple[dict, dict]:
+    """A task's stored data: all of it for the root, else empty plus the delta from its parent's data."""
+    if parent is None:
+        return task.data, {}
+    pdata, tdata = parent.data, task.data
+    return {}, {"updates": {k: v for k, v in tdata.items() if k not in pdata or v != pdata[k]},
+                "deletions": [k for k in pdata if k not in tdata]}
+
+
 class FastTaskConverter(TaskConverter):
     """Spiff's task converter with the same dict format, minus its per-task overhead.
 
@@ -48,13 +57,7 @@ class FastTaskConverter(TaskConverter):
         """The dict Spiff's TaskConverter makes; `names` maps task ids to their strings when given."""
         parent_id = task._parent
         parent = task.workflow.tasks.get(parent_id) if parent_id is not None else None
-        if parent is None:
-            data, delta = task.data, {}
-        else:
-            pdata, tdata = parent.data, task.data
-            data = {}
-            delta = {"updates": {k: v for k, v in tdata.items() if k not in pdata or v != pdata[k]},
-                     "deletions": [k for k in pdata if k not in tdata]}
+        data, delta = _data_and_delta(task, parent)
         name = names.__getitem__ if names is not None else str
         internal = task.internal_data
         return {
@@ -166,13 +169,7 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         for key, task in by_int.items():
             parent_id = task._parent
             parent = by_int.get(parent_id.int) if parent_id is not None else None
-            if parent is None:
-                data, delta = task.data, {}
-            else:
-                pdata, tdata = parent.data, task.data
-                data = {}
-                delta = {"updates": {k: v for k, v in tdata.items() if k not in pdata or v != pdata[k]},
-                         "deletions": [k for k in pdata if k not in tdata]}
+            data, delta = _data_and_delta(task, parent)
             internal = task.internal_data
             name = names[key]
             out[name] = {
