@@ -179,8 +179,8 @@ log = logging.getLogger(__name__)
 #: the checkpointer (every CHECKPOINT_SECONDS) keeps the WAL far below this. Under back-to-back writes it
 #: cannot: the WAL only starts over once a checkpoint has copied every frame, and the writer appends new
 #: ones during the checkpoint's fsyncs; so the WAL grows to this bound and the writer then checkpoints
-#: itself, paying two fsyncs and a truncation (30-50 ms on the benchmark machine, about one stall per 2,000
-#: task completions). 50,000 pages made that rarer in bench/engine.py but cost the embedded web server ~5%
+#: itself, paying two fsyncs (30-50 ms on the benchmark machine with the truncation below, about one stall
+#: per 2,000 task completions). 50,000 pages made that rarer in bench/engine.py but cost the embedded web server ~5%
 #: of its inbox throughput under bench/load.py (more CPU per request), so the bound stays at 20,000 (80 MB).
 WAL_BACKSTOP_PAGES = 20000
 #: A WAL file larger than this is cut back to it when the WAL starts over. Above the backstop's ~80 MB, so
@@ -480,8 +480,8 @@ class HeldSession(Session):
 class _Held:
     """One thread's held SQLite connection and session. The connection goes back to the pool when the
     engine is disposed (if idle), when the thread or the factory is gone, or at exit; never in a forked
-    child (a SQLite connection must not cross a fork). Only the thread's local and the factory's weak
-    registry refer to it, so that it goes with its thread."""
+    child (a SQLite connection must not cross a fork). The thread's local, its session (while in use) and
+    the factory's weak registry refer to it, so that it goes with its thread."""
 
     def __init__(self, engine: Engine, options: dict, generation: int):
         self.generation = generation  # the engine's dispose count when connected
