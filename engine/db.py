@@ -15,12 +15,14 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.request import pathname2url
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.event.attr import _EmptyListener
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
@@ -463,6 +465,7 @@ class HeldSession(Session):
     holder: _Held | None = None
 
     def close(self) -> None:
+        forget_after_commit(self)
         try:
             super().close()
         finally:
@@ -473,8 +476,13 @@ class HeldSession(Session):
         """True if closed and as clean as a new session (nothing in `info`, no listeners of its own)."""
         if not self.idle or self.info:
             return False
+        # Each event of the session's own dispatcher is an _EmptyListener (the class's listeners only) until
+        # someone listens on this session. A type check, not bool(): that is a Python call per event.
         dispatch = self.dispatch
-        return not any(getattr(dispatch, name) for name in dispatch._event_names)
+        for name in dispatch._event_names:
+            if getattr(dispatch, name).__class__ is not _EmptyListener:
+                return False
+        return True
 
 
 class _Held:
@@ -596,6 +604,32 @@ def make_session_factory(engine: Engine) -> SessionFactory:
     return SessionFactory(engine)
 
 
+_AFTER_COMMIT = "_idiflow_after_commit"
+
+
+def after_commit(session: Session, key, callback: Callable[[], Any]) -> None:
+    """Call `callback` once the session's transaction has committed (through `commit` below); a later
+    callback under the same key replaces it. A rollback or close forgets them all."""
+    callbacks = session.__dict__.get(_AFTER_COMMIT)
+    if callbacks is None:
+        callbacks = session.__dict__[_AFTER_COMMIT] = {}
+    callbacks[key] = callback
+
+
+def forget_after_commit(session: Session) -> None:
+    """Drop the callbacks registered by `after_commit` (the transaction did not commit)."""
+    session.__dict__.pop(_AFTER_COMMIT, None)
+
+
+def commit(session: Session) -> None:
+    """Commit the session's transaction, then run what `after_commit` registered for it."""
+    session.commit()
+    callbacks = session.__dict__.pop(_AFTER_COMMIT, None)
+    if callbacks:
+        for callback in callbacks.values():
+            callback()
+
+
 @contextlib.contextmanager
 def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator[Session]:
     """One session, one commit at the end, rollback on any error. A PostgreSQL deadlock or serialization
@@ -605,8 +639,9 @@ def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator
         session = factory()
         try:
             yield session
-            session.commit()
+            commit(session)
         except BaseException as err:
+            forget_after_commit(session)
             session.rollback()
             conflict = conflict_from_database(err)
             if conflict is None:
