@@ -15,7 +15,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, clock, lint, serialization
+from . import audit, clock, lint, live, serialization
 from .errors import DefinitionInvalid, DefinitionNotFound, Problem, UnsafeInput
 from .models import Deployment, ProcessDefinition
 from .parsing import MAX_BUNDLE_BYTES, EngineParser, parse_xml
@@ -262,6 +262,7 @@ def source(session: Session, definition: ProcessDefinition) -> str:
 
 
 def clear_cache() -> None:
-    """Forget parsed specs (tests that reuse ids across databases)."""
+    """Forget parsed specs (tests that reuse ids across databases), and the workflows kept on them."""
     with _CACHE_LOCK:
         _CACHE.clear()
+    live.CACHE.clear()

@@ -9,7 +9,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from . import audit, runtime
+from . import audit, live, runtime
 from .errors import InstanceConflict, MessageNotCorrelated
 from .models import MessageSubscription, ProcessInstance
 
@@ -43,7 +43,7 @@ def correlate_message(session: Session, message_name: str, payload: dict[str, An
         raise InstanceConflict(f"Instance {sub.instance_id} stopped waiting for '{message_name}'; retry.",
                                instance_id=sub.instance_id)
     ed = task.task_spec.event_definition
-    data = dict(payload or {})
+    data = live.detached(payload or {})
     try:
         loaded.workflow.send_event(BpmnEvent(ed, data, _correlations(loaded.workflow, ed, data, correlation)))
     except WorkflowException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import traceback
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import audit, clock, db, definitions, projections, serialization
+from . import audit, clock, db, definitions, live, projections, serialization
 from .errors import BpmnError, InstanceConflict, InstanceNotActive, InstanceNotFound
 from .models import Incident, ProcessDefinition, ProcessInstance
 from .scripts import RestrictedScriptEngine
@@ -112,9 +113,12 @@ def open_instance(session: Session, instance_id: int, actor: str, require_active
         raise InstanceNotActive(f"Instance {row.id} ({row.business_key or row.process_id}) is {row.status}; "
                                 "it accepts no more work.", instance_id=row.id, status=row.status)
     loaded_def = definitions.load(session, row.definition_id)
-    wf = serialization.load_state(row.state, loaded_def.spec, loaded_def.subprocess_specs,
-                                  row.serializer_version)
-    wf.script_engine = SCRIPT_ENGINE
+    state = row.state
+    wf = live.CACHE.take((id(loaded_def), row.id), state, loaded_def) \
+        if row.serializer_version == serialization.SERIALIZER_VERSION else None
+    if wf is None:
+        wf = serialization.load_state(state, loaded_def.spec, loaded_def.subprocess_specs, row.serializer_version)
+        wf.script_engine = SCRIPT_ENGINE
     return Loaded(row, loaded_def, wf, actor, dict(row.waiting or {}))
 
 
@@ -229,6 +233,17 @@ def save(session: Session, loaded: Loaded) -> None:
         raise conflict
     values["version_id"] = version + 1
     db.set_committed(row, values)
+    if values["status"] == "running" and live.CACHE.budget:
+        keep_after_commit(session, loaded, values["state"])
+
+
+def keep_after_commit(session: Session, loaded: Loaded, state: str) -> None:
+    """Keep the workflow in memory once this unit of work commits (engine/live.py), if its data reads back
+    exactly; the next unit of work on the instance takes it instead of rebuilding it from `state`."""
+    if live.keepable(loaded.workflow):
+        key = (id(loaded.definition), loaded.row.id)
+        db.after_commit(session, key, functools.partial(live.CACHE.keep, key, state, loaded.definition,
+                                                         loaded.workflow))
 
 
 def find_task(wf: BpmnWorkflow, task_id: str):

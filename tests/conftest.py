@@ -197,7 +197,7 @@ def commit(session) -> None:
     if guard:
         guard.allowed = True
     try:
-        session.commit()
+        db.commit(session)  # as engine.db.unit_of_work does (workflows are kept once committed: engine/live.py)
     finally:
         if guard:
             guard.allowed = False

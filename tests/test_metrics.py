@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from web_factories import close_app, gen_api_app, token_headers
 
-from engine import db, definitions, handler, instances, services, timers
+from engine import db, definitions, handler, instances, live, services, timers
 from web.db import database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +93,26 @@ def test_task_completions_and_open_task_depth(app, headers):
     assert value(after, "idiflow_task_completions_total", channel="api") - \
         value(before, "idiflow_task_completions_total", channel="api") == 1
     assert value(after, "idiflow_open_tasks", lane="underwriter") == 2
+
+
+def test_kept_workflows_of_this_process_are_shown(app, headers):
+    """A completion over HTTP takes the workflow its start kept (engine/live.py) and keeps the new one."""
+    client = app.test_client()
+    live.CACHE.clear()
+    start_cases(app, 2)
+    pid = str(os.getpid())
+    before = scrape(client)
+    assert value(before, "idiflow_live_workflows", pid=pid) == 2
+    assert value(before, "idiflow_live_workflow_bytes", pid=pid) > 0
+    item = client.get(f"{API}/tasks", headers=headers).json["items"][0]
+    r = client.post(f"{API}/tasks/{item['id']}/complete", json={"data": {"approved": True}}, headers=headers)
+    assert r.status_code == 200, r.json
+    after = scrape(client)
+    assert value(after, "idiflow_live_workflow_hits", pid=pid) - value(before, "idiflow_live_workflow_hits",
+                                                                        pid=pid) == 1
+    assert value(after, "idiflow_live_workflow_misses", pid=pid) == value(before, "idiflow_live_workflow_misses",
+                                                                          pid=pid)
+    assert value(after, "idiflow_live_workflows", pid=pid) == 2  # waiting for its timer: kept again
 
 
 def test_timer_fires_lag_sweeper_batches_and_due_depth(app, headers, fixed_clock):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import audit, clock, definitions, incidents, inspection, instances, migration, suspension, timers
+from engine import audit, clock, db, definitions, incidents, inspection, instances, migration, suspension, timers
 from engine.errors import EngineError
 from engine.models import Incident, ProcessDefinition, ProcessInstance
 
@@ -25,7 +25,7 @@ def _unit(work, done: str):
     begin_write(session)
     try:
         result = work(session)
-        session.commit()
+        db.commit(session)
         flash(done, "info")
         return result
     except EngineError as err:

@@ -98,7 +98,7 @@ def commits(view: Callable) -> Callable:
         session = get_session()
         begin_write(session)
         result = view(*args, **kwargs)
-        session.commit()
+        db.commit(session)
         return result
 
     return unit_of_work

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from engine import clock, runtime, timers
+from engine import clock, live, runtime, timers
 from engine.models import HumanTask, Incident, Timer
 
 from .db import database
@@ -98,6 +98,18 @@ class QueueDepths:
         yield GaugeMetricFamily("idiflow_due_timer_backlog_seconds", "Age of the oldest due, unfired timer",
                                 value=(now - clock.ensure_utc(oldest)).total_seconds() if oldest else 0.0)
         yield GaugeMetricFamily("idiflow_open_incidents", "Incidents waiting for a retry", value=incidents)
+        # This process's kept workflows (engine/live.py); in scaled mode, the worker that answered the scrape.
+        kept = live.CACHE
+        pid = [str(os.getpid())]
+        for name, help_text, value in (
+                ("idiflow_live_workflows", "Workflows kept in memory for their next unit of work", len(kept)),
+                ("idiflow_live_workflow_bytes", "Estimated memory of the kept workflows", kept.used),
+                ("idiflow_live_workflow_hits", "Units of work that took a kept workflow", kept.hits),
+                ("idiflow_live_workflow_misses", "Units of work that rebuilt their workflow from the database",
+                 kept.misses)):
+            family = GaugeMetricFamily(name, help_text, labels=["pid"])
+            family.add_metric(pid, value)
+            yield family
 
 
 def depth_registry(app: Flask) -> CollectorRegistry:

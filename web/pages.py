@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from engine import db
 from engine.errors import EngineError, conflict_from_database
 
 from .db import begin_write, get_session
@@ -27,7 +28,7 @@ def run_unit(work: Callable[[Any], Any]) -> tuple[Any, EngineError | None]:
     begin_write(session)
     try:
         result = work(session)
-        session.commit()
+        db.commit(session)
         return result, None
     except EngineError as err:
         session.rollback()

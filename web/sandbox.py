@@ -59,7 +59,7 @@ class Sandbox:
                 if state is None or state.now is None:
                     clock.simulate(session, now, actor="sandbox")
                 yield session
-                session.commit()
+                db.commit(session)
         except BaseException:
             session.rollback()
             raise
