@@ -8,23 +8,38 @@ a restored or reset database, a migration) leaves a different text in the row, a
 rebuilt from it as always. This is the in-memory workflow a plain SpiffWorkflow program would keep, with
 every state change still written and committed first (Temporal's workers keep a "sticky" cache the same way).
 
-Only workflows whose data reads back exactly as it is (JSON types, dates, datetimes, decimals) are kept: a
-tuple, a set or a UUID in task data comes back from the stored text as a list or a string, and a script
-must see the same values whether or not its instance was kept. The size budget is reckoned from the
-length of the state text (a kept workflow takes about three times as many bytes of memory).
-IDIFLOW_LIVE_CACHE_MB sets it (0 keeps none).
+A kept workflow must be the workflow load_state would rebuild from that text, not merely an equal one: a
+script must see the same values and the same sharing whether or not its instance was kept. The text says
+less than the objects do. Each task's data is written as a delta from its parent's, so a value equal to the
+parent's (1 for True, Decimal("100") for Decimal("100.00")) reads back as the parent's; one list held under
+two names, or shared by two branches, reads back as two lists; a tuple, a set or a UUID reads back as a
+list or a string, a datetime in a named zone at a bare offset. So after the commit the kept workflow's data
+is rebuilt the way the loader rebuilds it (`as_loaded`: by the dumper's delta rule, in the loader's
+order, with its copies), and a workflow holding anything that cannot read back as it is stays out.
+
+The size budget (IDIFLOW_LIVE_CACHE_MB, 0 keeps none) is reckoned from the length of the state text plus
+the per-task copies of data that the text stores once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any
 
-#: Memory a kept workflow takes, per byte of its state text (measured: ~2.7 for the benchmark's diagram).
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.util.task import TaskState
+
+log = logging.getLogger(__name__)
+
+#: Memory of a kept workflow per byte of its state text, beyond its per-task copies of data (measured:
+#: ~2.6 for the benchmark's diagram; the copies are counted one by one, see `as_loaded`).
 BYTES_PER_STATE_BYTE = 3
 
 
@@ -54,15 +69,19 @@ class LiveWorkflows:
             entry = self._entries.pop(key, None)
             if entry is not None:
                 self.used -= entry[3]
-        if entry is not None and entry[1] is definition and entry[0] == state:
-            self.hits += 1
-            return entry[2]
-        self.misses += 1
+            if entry is not None and entry[1] is definition and entry[0] == state:
+                self.hits += 1
+                return entry[2]
+            self.misses += 1
         return None
 
-    def keep(self, key, state: str, definition, workflow) -> None:
+    def cost(self, state: str, extra: int = 0) -> int:
+        """The memory a workflow saved as `state` is reckoned to take, `extra` bytes of copies included."""
+        return len(state) * BYTES_PER_STATE_BYTE + extra
+
+    def keep(self, key, state: str, definition, workflow, extra: int = 0) -> None:
         """Keep a workflow just committed as `state` (call only after the commit)."""
-        cost = len(state) * BYTES_PER_STATE_BYTE
+        cost = self.cost(state, extra)
         if cost > self.budget:
             return
         with self._lock:
@@ -91,27 +110,86 @@ class LiveWorkflows:
 
 CACHE = LiveWorkflows(_budget_from_env())
 
-_EXACT = frozenset({str, int, float, bool, type(None), dt.date, dt.datetime, decimal.Decimal})
+
+def keep_committed(key, state: str, definition, workflow) -> None:
+    """Keep a workflow whose unit of work has just committed it as `state` (an engine.db.after_commit
+    callback), made first what load_state(state) would give. Keeping is a shortcut only: whatever goes wrong
+    here is logged and the workflow is not kept; it never reaches the caller, whose work is committed."""
+    cache = CACHE
+    try:
+        if cache.cost(state) > cache.budget:
+            return
+        extra = as_loaded(workflow)
+        if extra is not None:
+            cache.keep(key, state, definition, workflow, extra)
+    except Exception:  # noqa: BLE001 - see the docstring
+        log.exception("a committed workflow was not kept in memory (it is rebuilt from the database)")
+
+
+#: What `_copy` returns for a value that would not read back as it is.
+_REFUSED = object()
+_SCALARS = frozenset({str, int, bool, type(None)})
+#: Beyond the scalars: what reads back as itself from task and workflow data (the registry's typed values,
+#: engine/serialization.py), and from correlations (stored as plain JSON, not through the registry).
+_EXACT = frozenset({float, dt.date, dt.datetime, decimal.Decimal})
+_JSON = frozenset({float})
+_CONTAINERS = frozenset({dict, list})
+
+
+def _exact_datetime(value: dt.datetime) -> bool:
+    """True if `value` comes back from its isoformat text as it is: naive, or at a bare fixed offset (a
+    ZoneInfo comes back as a bare offset, with another tzname and, across daylight saving, other arithmetic;
+    a fold is not written)."""
+    if value.fold:
+        return False
+    zone = value.tzinfo
+    if zone is None:
+        return True
+    if type(zone) is not dt.timezone:
+        return False
+    return zone.tzname(None) == dt.timezone(zone.utcoffset(None)).tzname(None)
+
+
+def _copy(value, kinds: frozenset = _EXACT):
+    """A copy of `value` as it reads back from stored state (every dict and list new, other values shared:
+    they are immutable), or _REFUSED if it would read back differently."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        if "typename" in value:  # a dict with this key is read back as a registered object
+            return _REFUSED
+        copied = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _REFUSED
+            if type(item) not in _SCALARS:
+                item = _copy(item, kinds)
+                if item is _REFUSED:
+                    return _REFUSED
+            copied[key] = item
+        return copied
+    if kind is list:
+        copied = []
+        for item in value:
+            if type(item) not in _SCALARS:
+                item = _copy(item, kinds)
+                if item is _REFUSED:
+                    return _REFUSED
+            copied.append(item)
+        return copied
+    if kind not in kinds:
+        return _REFUSED
+    if kind is float:
+        return value if value - value == 0 else _REFUSED  # NaN and infinities are stored as null
+    if kind is dt.datetime:
+        return value if _exact_datetime(value) else _REFUSED
+    return value
 
 
 def reads_back_exactly(value) -> bool:
     """True if `value` (task data) comes back from stored state as equal values of the same types."""
-    kind = type(value)
-    if kind in _EXACT:
-        return kind is not float or value - value == 0  # NaN and infinities are stored as null
-    if kind is dict:
-        if "typename" in value:  # a dict with this key is read back as a registered object
-            return False
-        for key, item in value.items():
-            if type(key) is not str or not reads_back_exactly(item):
-                return False
-        return True
-    if kind is list:
-        for item in value:
-            if not reads_back_exactly(item):
-                return False
-        return True
-    return False
+    return _copy(value) is not _REFUSED
 
 
 def detached(data) -> dict:
@@ -130,16 +208,108 @@ def detached_value(value):
     return value
 
 
-def keepable(workflow) -> bool:
-    """True if the workflow's data, its correlations and every task's data (subprocesses too) read back
-    exactly."""
-    if not (reads_back_exactly(workflow.data) and reads_back_exactly(workflow.correlations)):
-        return False
-    for task in workflow.tasks.values():
-        if not reads_back_exactly(task.data):
-            return False
-    for sub in workflow.subprocesses.values():
-        for task in sub.tasks.values():
-            if not reads_back_exactly(task.data):
-                return False
-    return True
+def as_loaded(workflow) -> int | None:
+    """Make a workflow just saved what load_state would rebuild from the text it was saved as, and return
+    the bytes its tasks' own copies of data take (the text stores them once); None, leaving the workflow as
+    it was, if it cannot be made so (a value that reads back differently, or a tree the loader would not
+    rebuild whole).
+
+    The loader's work on data, by the dumper's delta rule (engine/serialization.py): each task's data
+    from its parent's with its dicts and lists copied one level deep, then its updates read back, then
+    its deletions; workflow data and correlations read back whole; subprocesses and waiting events in the
+    order the loader restores them. Nothing changes until all of it is known to read back."""
+    subprocesses = _subprocesses_as_loaded(workflow)
+    if subprocesses is None:
+        return None
+    rebuilt, extra = [], 0
+    for wf in (workflow, *subprocesses.values()):
+        data, correlations = _copy(wf.data), _copy(wf.correlations, _JSON)
+        tasks = _tasks_as_loaded(wf.tasks)
+        if data is _REFUSED or correlations is _REFUSED or tasks is None:
+            return None
+        rebuilt.append((wf, data, correlations, tasks[0]))
+        extra += tasks[1]
+    waiting = {}
+    for wf, data, correlations, task_data in rebuilt:
+        wf.data, wf.correlations = data, correlations
+        for task_id, task in wf.tasks.items():
+            task.data = task_data[id(task)]
+            if task._state == TaskState.WAITING and isinstance(task.task_spec, CatchingEvent):
+                waiting[task_id] = task
+    workflow.subprocesses.clear()
+    workflow.subprocesses.update(subprocesses)
+    workflow.event_manager.tasks = waiting
+    return extra
+
+
+def _subprocesses_as_loaded(workflow) -> dict | None:
+    """The workflow's subprocesses in the order the loader restores them (depth first, each found under its
+    task in tree order), or None if the loader would leave one out."""
+    subprocesses = workflow.subprocesses
+    if not subprocesses:
+        return {}
+    ordered: dict = {}
+
+    def visit(wf) -> None:
+        for task_id, task in wf.tasks.items():
+            sub = subprocesses.get(task_id)
+            if sub is not None and task_id not in ordered and isinstance(task.task_spec, SubWorkflowTask):
+                ordered[task_id] = sub
+                visit(sub)
+
+    visit(workflow)
+    return ordered if len(ordered) == len(subprocesses) else None
+
+
+def _tasks_as_loaded(tasks: dict) -> tuple[dict, int] | None:
+    """Each task's data as the loader rebuilds it, by id() of the task (a UUID's hash is a Python call), and
+    the bytes of the per-task dicts and copies; None if a value would read back differently or a task comes
+    before its parent.
+
+    The delta is serialization._data_and_delta's, computed inline (this runs once per kept unit of work, over
+    every task): updates are the keys missing from the parent's data or unequal to its value, deletions the
+    parent's keys the task lacks. A dict with dicts or lists in it is remembered as such, so that a child of
+    flat data is copied without looking for them."""
+    rebuilt: dict[int, tuple[dict, bool]] = {}
+    extra = 0
+    getsizeof = sys.getsizeof
+    for task in tasks.values():
+        parent_id = task._parent
+        parent = tasks.get(parent_id) if parent_id is not None else None
+        tdata = task.data
+        if parent is None:  # the root of its tree: stored whole
+            data = _copy(tdata)
+            if data is _REFUSED:
+                return None
+            nested = any(type(value) in _CONTAINERS for value in data.values())
+        else:
+            found = rebuilt.get(id(parent))
+            if found is None:  # the loader would not find the parent, and lose this task's data
+                return None
+            inherited, nested = found
+            data = inherited.copy()
+            if nested:
+                for key, value in inherited.items():
+                    if type(value) in _CONTAINERS:
+                        data[key] = value = value.copy()
+                        extra += getsizeof(value)
+            if "typename" in tdata:  # updates holding this key are read back as a registered object
+                return None
+            pdata = parent.data
+            for key, value in tdata.items():
+                if key not in pdata or value != pdata[key]:  # in the delta's updates
+                    kind = type(value)
+                    if kind not in _SCALARS:
+                        value = _copy(value)
+                        if value is _REFUSED:
+                            return None
+                        nested = nested or kind in _CONTAINERS
+                    data[key] = value
+                # else: not in the delta, the task reads back its parent's value
+            if len(data) != len(tdata):  # the parent has keys the task lacks: the delta's deletions
+                for key in pdata:
+                    if key not in tdata:
+                        data.pop(key, None)
+        extra += getsizeof(data)
+        rebuilt[id(task)] = (data, nested)
+    return {key: found[0] for key, found in rebuilt.items()}, extra

@@ -238,12 +238,13 @@ def save(session: Session, loaded: Loaded) -> None:
 
 
 def keep_after_commit(session: Session, loaded: Loaded, state: str) -> None:
-    """Keep the workflow in memory once this unit of work commits (engine/live.py), if its data reads back
-    exactly; the next unit of work on the instance takes it instead of rebuilding it from `state`."""
-    if live.keepable(loaded.workflow):
-        key = (id(loaded.definition), loaded.row.id)
-        db.after_commit(session, key, functools.partial(live.CACHE.keep, key, state, loaded.definition,
-                                                         loaded.workflow))
+    """Keep the workflow in memory once this unit of work commits (engine/live.py); the next unit of work on
+    the instance takes it instead of rebuilding it from `state`. Whether its data can be kept as load_state
+    would rebuild it is settled after the commit (live.keep_committed): not while the row is locked, and
+    not for a unit of work that rolls back."""
+    key = (id(loaded.definition), loaded.row.id)
+    db.after_commit(session, key, functools.partial(live.keep_committed, key, state, loaded.definition,
+                                                     loaded.workflow))
 
 
 def find_task(wf: BpmnWorkflow, task_id: str):
