@@ -621,13 +621,23 @@ def forget_after_commit(session: Session) -> None:
     session.__dict__.pop(_AFTER_COMMIT, None)
 
 
+def rollback(session: Session) -> None:
+    """Roll the session's transaction back, forgetting what `after_commit` registered for it."""
+    forget_after_commit(session)
+    session.rollback()
+
+
 def commit(session: Session) -> None:
-    """Commit the session's transaction, then run what `after_commit` registered for it."""
+    """Commit the session's transaction, then run what `after_commit` registered for it. The work is
+    committed by then: a callback that fails is logged, never raised to the caller."""
     session.commit()
     callbacks = session.__dict__.pop(_AFTER_COMMIT, None)
     if callbacks:
         for callback in callbacks.values():
-            callback()
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - see the docstring
+                log.exception("a callback after a commit failed (the commit stands)")
 
 
 @contextlib.contextmanager
@@ -641,8 +651,7 @@ def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator
             yield session
             commit(session)
         except BaseException as err:
-            forget_after_commit(session)
-            session.rollback()
+            rollback(session)
             conflict = conflict_from_database(err)
             if conflict is None:
                 raise

@@ -29,7 +29,7 @@ def _unit(work, done: str):
         flash(done, "info")
         return result
     except EngineError as err:
-        session.rollback()
+        db.rollback(session)
         flash(err.message, "error")
         return None
 

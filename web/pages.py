@@ -31,15 +31,15 @@ def run_unit(work: Callable[[Any], Any]) -> tuple[Any, EngineError | None]:
         db.commit(session)
         return result, None
     except EngineError as err:
-        session.rollback()
+        db.rollback(session)
         return None, err
     except StaleDataError:
-        session.rollback()
+        db.rollback(session)
         from engine.errors import InstanceConflict
 
         return None, InstanceConflict("Someone changed this case at the same time; reload and try again.")
     except OperationalError as err:
-        session.rollback()
+        db.rollback(session)
         conflict = conflict_from_database(err)
         if conflict is not None:  # a PostgreSQL deadlock or serialization failure: the transaction was undone
             log.warning("the database undid a page's change for a concurrent one: %s", err.orig)
