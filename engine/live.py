@@ -134,6 +134,7 @@ _SCALARS = frozenset({str, int, bool, type(None)})
 _EXACT = frozenset({float, dt.date, dt.datetime, decimal.Decimal})
 _JSON = frozenset({float})
 _CONTAINERS = frozenset({dict, list})
+_EMPTY: dict = {}
 
 
 def _exact_datetime(value: dt.datetime) -> bool:
@@ -287,6 +288,10 @@ def _tasks_as_loaded(tasks: dict) -> tuple[dict, int] | None:
             if found is None:  # the loader would not find the parent, and lose this task's data
                 return None
             inherited, nested = found
+            if not tdata:  # every key of the parent's is deleted (theirs are the parent's keys, see below)
+                extra += getsizeof(_EMPTY)
+                rebuilt[id(task)] = ({}, False)
+                continue
             data = inherited.copy()
             if nested:
                 for key, value in inherited.items():
