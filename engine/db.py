@@ -181,13 +181,16 @@ log = logging.getLogger(__name__)
 #: the checkpointer (every CHECKPOINT_SECONDS) keeps the WAL far below this. Under back-to-back writes it
 #: cannot: the WAL only starts over once a checkpoint has copied every frame, and the writer appends new
 #: ones during the checkpoint's fsyncs; so the WAL grows to this bound and the writer then checkpoints
-#: itself, paying two fsyncs (30-50 ms on the benchmark machine with the truncation below, about one stall
-#: per 2,000 task completions). 50,000 pages made that rarer in bench/engine.py but cost the embedded web server ~5%
-#: of its inbox throughput under bench/load.py (more CPU per request), so the bound stays at 20,000 (80 MB).
-WAL_BACKSTOP_PAGES = 20000
-#: A WAL file larger than this is cut back to it when the WAL starts over. Above the backstop's ~80 MB, so
-#: that the writer that reaches the backstop does not also truncate the file (at 64 MB it did: ~10 ms more
-#: per stall, ~30% of the stall time in bench/engine.py); a single huge transaction's WAL is still cut back.
+#: itself, paying two fsyncs (15-60 ms on the benchmark machine: one device flush each, whatever is left to
+#: copy). A larger bound makes that rarer per write. At 30,000 pages (~120 MB, below the size limit below)
+#: a burst of ~1,100 task starts and completions (~17.5 and ~8.6 pages each) fits between two restarts.
+#: A larger WAL makes each page read search more of the WAL index; bench/load.py showed no cost for it
+#: (embedded, 3 interleaved 30 s pairs: 20,000 pages 312 inbox req/s at 2.00 ms server CPU per request,
+#: 30,000 pages 314 req/s at 2.01 ms; the run-to-run spread was ~15%).
+WAL_BACKSTOP_PAGES = 30000
+#: A WAL file larger than this is cut back to it when the WAL starts over. Above the backstop's ~120 MB, so
+#: that the writer that reaches the backstop does not also truncate the file (with a limit below the
+#: backstop it did: ~10 ms more per stall); a single huge transaction's WAL is still cut back.
 WAL_SIZE_LIMIT_BYTES = 128 * 1024 * 1024
 CHECKPOINT_SECONDS = 0.5
 
