@@ -148,7 +148,10 @@ def _exact_datetime(value: dt.datetime) -> bool:
         return True
     if type(zone) is not dt.timezone:
         return False
-    return zone.tzname(None) == dt.timezone(zone.utcoffset(None)).tzname(None)
+    offset = zone.utcoffset(None)
+    if offset.microseconds:  # Python reads "+00:00:00.000005" back as UTC; refuse any such offset
+        return False
+    return zone.tzname(None) == dt.timezone(offset).tzname(None)
 
 
 def _copy(value, kinds: frozenset = _EXACT):
@@ -303,6 +306,8 @@ def _tasks_as_loaded(tasks: dict) -> tuple[dict, int] | None:
             pdata = parent.data
             for key, value in tdata.items():
                 if key not in pdata or value != pdata[key]:  # in the delta's updates
+                    if type(key) is not str:  # written as its JSON text ("1", "true", "null"), or not at all
+                        return None
                     kind = type(value)
                     if kind not in _SCALARS:
                         value = _copy(value)

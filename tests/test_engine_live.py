@@ -196,6 +196,7 @@ def test_values_that_read_back_exactly(value):
     dt.datetime(2027, 1, 2, 3, 4, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai")),
     dt.datetime(2027, 1, 2, 3, 4, tzinfo=dt.timezone(dt.timedelta(hours=8), "CST")),
     dt.datetime(2027, 1, 2, 3, 4, fold=1),
+    dt.datetime(2027, 1, 2, 3, 4, tzinfo=dt.timezone(dt.timedelta(microseconds=5))),
 ])
 def test_values_that_would_read_back_differently(value):
     assert not live.reads_back_exactly({"v": value})
@@ -209,6 +210,7 @@ _ROUND_TRIP_VALUES = [
     dt.timedelta(days=1), dt.datetime(2027, 1, 2, 3, 4, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai")),
     dt.datetime(2027, 1, 2, 3, 4, tzinfo=dt.timezone(dt.timedelta(hours=8), "CST")),
     dt.datetime(2027, 1, 2, 3, 4, fold=1),
+    dt.datetime(2027, 1, 2, 3, 4, tzinfo=dt.timezone(dt.timedelta(microseconds=5))),
 ]
 
 
@@ -653,3 +655,14 @@ def test_a_kept_workflow_is_the_one_the_loader_rebuilds_at_every_wait():
     _assert_kept_as_loaded(wf)
     _run_user(wf, "V", {"note": "v"})
     assert wf.is_completed()
+
+
+@pytest.mark.parametrize("key", [7, True, None, 2.5])
+def test_a_key_that_is_not_text_in_a_tasks_own_data_keeps_the_workflow_out(key):
+    """JSON writes such a key as its text ("7", "true"): the rebuilt task would have another key, and the
+    parent's key would survive in every later task with no data of its own."""
+    wf = _in_memory(_LINE)
+    _ready(wf, "U").data[key] = "value"
+    back = serialization.load_state(serialization.dump_state(wf), wf.spec, {})
+    assert key not in back.get_task_from_id(_ready(wf, "U").id).data
+    assert live.as_loaded(wf) is None
