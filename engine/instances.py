@@ -8,7 +8,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, clock, definitions, live, projections, runtime, serialization
+from . import audit, clock, definitions, projections, runtime, serialization
 from .errors import InstanceNotActive, InstanceNotFound
 from .models import ProcessInstance
 
@@ -19,7 +19,7 @@ def start_instance(session: Session, process_id: str, data: dict[str, Any] | Non
     definition_id, definition_version = runtime.definition_for_start(session, process_id, version)
     loaded_def = definitions.load(session, definition_id)
     wf = runtime.new_workflow(loaded_def)
-    data = live.detached(data or {})
+    data = dict(data or {})
     if business_key:
         data.setdefault("business_key", business_key)
     start = wf.get_tasks(state=TaskState.READY)[0]

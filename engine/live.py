@@ -93,12 +93,6 @@ class LiveWorkflows:
             while self.used > self.budget:
                 self.used -= self._entries.popitem(last=False)[1][3]
 
-    def discard(self, key) -> None:
-        with self._lock:
-            entry = self._entries.pop(key, None)
-            if entry is not None:
-                self.used -= entry[3]
-
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -199,16 +193,16 @@ def reads_back_exactly(value) -> bool:
 def detached(data) -> dict:
     """A dict copy of the caller's data (a mapping) whose dicts and lists are the engine's own: a workflow
     kept here outlives its unit of work, and must not change when the caller later changes what it passed."""
-    return {key: detached_value(value) for key, value in data.items()}
+    return {key: _detached_value(value) for key, value in data.items()}
 
 
-def detached_value(value):
+def _detached_value(value):
     """`value` with every dict and list in it copied (other values are shared: immutable, or the caller's)."""
     kind = type(value)
     if kind is dict:
-        return {key: detached_value(item) for key, item in value.items()}
+        return {key: _detached_value(item) for key, item in value.items()}
     if kind is list:
-        return [detached_value(item) for item in value]
+        return [_detached_value(item) for item in value]
     return value
 
 

@@ -43,6 +43,8 @@ def correlate_message(session: Session, message_name: str, payload: dict[str, An
         raise InstanceConflict(f"Instance {sub.instance_id} stopped waiting for '{message_name}'; retry.",
                                instance_id=sub.instance_id)
     ed = task.task_spec.event_definition
+    # Copied away from the caller: the catch may keep the payload in task internal data, which a kept
+    # workflow holds on to as it is (live.as_loaded rebuilds task data only).
     data = live.detached(payload or {})
     try:
         loaded.workflow.send_event(BpmnEvent(ed, data, _correlations(loaded.workflow, ed, data, correlation)))

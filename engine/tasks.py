@@ -9,7 +9,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from . import audit, clock, db, definitions, forms, live, runtime
+from . import audit, clock, db, definitions, forms, runtime
 from .errors import NotAllowed, TaskNotFound, TaskNotReady
 from .models import HumanTask, ProcessInstance
 
@@ -120,9 +120,9 @@ def _apply_form(task, data: dict[str, Any]) -> None:
     """
     variable = getattr(task.task_spec, "variable", None)
     if variable:
-        task.data[variable] = live.detached_value(data)
+        task.data[variable] = data
     else:
-        task.data.update(live.detached(data))
+        task.data.update(data)
 
 
 def claim_task(session: Session, task_id: str, actor: str, assignee: str | None = None) -> HumanTask:
